@@ -1,0 +1,83 @@
+"""The one place that keeps secrets out of logs, rows, messages and exception text.
+
+Config loading registers every secret it sees (provider credentials, values read
+from secret files, passwords and tokens inside Apprise URLs); anything that
+leaves the process as text goes through `redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 4  # shorter values are too likely to be ordinary words
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_ordered: list[str] = []
+
+
+def add_secret(value: str | None) -> None:
+    """Never show `value` again, in any text that goes through `redact`."""
+    if not value or len(value) < _MIN_SECRET_LENGTH:
+        return
+    global _ordered
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        # Longest first, so a secret containing another is masked whole.
+        _ordered = sorted(_secrets, key=len, reverse=True)
+
+
+def add_url_secrets(url: str) -> None:
+    """Register the secret parts of a notifier URL: the whole URL, its
+    credentials, and its path tokens and query values (where Apprise services
+    carry webhook keys and bot tokens)."""
+    add_secret(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    for value in (parts.username, parts.password):
+        if value:
+            add_secret(unquote(value))
+    host = parts.hostname or ""
+    for segment in parts.path.split("/"):
+        # A short or dotted segment is a path word or a host, not a token.
+        if len(segment) >= 8 and segment != host and "." not in segment:
+            add_secret(unquote(segment))
+    for key, value in parse_qsl(parts.query):
+        if key.lower() not in {"from", "to", "cc", "bcc", "format", "overflow", "qos"}:
+            if len(value) >= 8:
+                add_secret(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret replaced by ***."""
+    for secret in _ordered:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def forget_all() -> None:
+    """Drop every registered secret (tests start from nothing)."""
+    global _ordered
+    with _lock:
+        _secrets.clear()
+        _ordered = []
+
+
+class RedactingFormatter(logging.Formatter):
+    """Wraps another formatter and masks secrets in what it produces,
+    exception text and tracebacks included."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self._inner.format(record))
