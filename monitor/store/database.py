@@ -1,0 +1,59 @@
+"""Opening the database: one engine per process, SQLite tuned for a daemon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from monitor.redact import add_secret
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url` (sqlite:///… or postgresql+psycopg://…)."""
+    parsed = make_url(url)
+    if parsed.password:
+        add_secret(str(parsed.password))
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _tune_sqlite)
+        # SQLAlchemy, not pysqlite, begins transactions, so a writer can take
+        # the write lock up front (`BEGIN IMMEDIATE`) and queue on busy_timeout
+        # rather than fail when a read lock cannot be upgraded.
+        event.listen(engine, "begin", _begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    # pool_pre_ping lets the daemon ride out a PostgreSQL restart.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        "busy_timeout=5000",
+        "synchronous=NORMAL",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _begin(connection: Any) -> None:
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "loadwatch_write"
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked so its transactions take SQLite's write lock at once."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

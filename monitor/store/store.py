@@ -1,0 +1,360 @@
+"""Reading and writing watches, jobs, transitions and the outbox.
+
+The store is synchronous; the daemon calls it from worker threads. Every
+method takes `now` from the caller's clock rather than reading the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.domain import TERMINAL_STATES, State
+from monitor.store import migrate
+from monitor.store.database import open_engine, writer
+from monitor.store.records import (
+    JobRecord,
+    NotificationRecord,
+    OutboxEntry,
+    PollWrite,
+    WatchRecord,
+)
+from monitor.store.tables import jobs, notifications, transitions, watches
+
+_TERMINAL = [state.value for state in TERMINAL_STATES]
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """What the config (or a run-time `watch`) says a watch is."""
+
+    name: str
+    provider: str
+    job: str | None
+    discover: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+
+
+class Store:
+    """The database behind one loadwatch installation."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = open_engine(url)
+        self._writer = writer(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        return migrate.upgrade(self._writer)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(select(1))
+
+    # -- watches ----------------------------------------------------------------
+
+    def sync_config_watches(self, specs: Sequence[WatchSpec], now: datetime) -> None:
+        """Make the config's watches the active config watches: add new ones,
+        update changed ones, deactivate removed ones (keeping their history).
+        A job watch gets its job row, due at once, the first time it is seen."""
+        wanted = {spec.name: spec for spec in specs}
+        with self._writer.begin() as db:
+            existing = {row.name: row for row in db.execute(select(watches)).mappings()}
+            for name, row in existing.items():
+                if row["source"] == "config" and name not in wanted and row["active"]:
+                    db.execute(
+                        update(watches)
+                        .where(watches.c.id == row["id"])
+                        .values(active=False, removed_at=now)
+                    )
+            for spec in specs:
+                row = existing.get(spec.name)
+                if row is not None and row["source"] == "runtime":
+                    continue  # a run-time watch of the same name wins; config check warns
+                watch_id = self._upsert_watch(db, spec, "config", row, now)
+                if spec.job is not None:
+                    _ensure_job(db, watch_id, spec.job, now)
+
+    def add_runtime_watch(self, spec: WatchSpec, now: datetime) -> bool:
+        """Add a watch from the CLI or HTTP API; False if the name is taken."""
+        with self._writer.begin() as db:
+            row = db.execute(select(watches).where(watches.c.name == spec.name)).mappings().first()
+            if row is not None and row["active"]:
+                return False
+            watch_id = self._upsert_watch(db, spec, "runtime", row, now)
+            if spec.job is not None:
+                _ensure_job(db, watch_id, spec.job, now)
+            return True
+
+    def remove_runtime_watch(self, name: str, now: datetime) -> bool:
+        with self._writer.begin() as db:
+            result = db.execute(
+                update(watches)
+                .where(watches.c.name == name, watches.c.source == "runtime", watches.c.active)
+                .values(active=False, removed_at=now)
+            )
+            return result.rowcount > 0
+
+    def _upsert_watch(
+        self, db: Any, spec: WatchSpec, source: str, row: RowMapping | None, now: datetime
+    ) -> int:
+        values = {
+            "provider": spec.provider,
+            "job": spec.job,
+            "discover": spec.discover,
+            "source": source,
+            "settings": spec.settings,
+            "active": True,
+            "removed_at": None,
+        }
+        if row is None:
+            result = db.execute(
+                insert(watches).values(name=spec.name, created_at=now, **values)
+            )
+            return int(result.inserted_primary_key[0])
+        db.execute(update(watches).where(watches.c.id == row["id"]).values(**values))
+        return int(row["id"])
+
+    def active_watches(self) -> list[WatchRecord]:
+        with self.engine.connect() as db:
+            rows = db.execute(select(watches).where(watches.c.active).order_by(watches.c.name))
+            return [_watch_record(row) for row in rows.mappings()]
+
+    # -- jobs -------------------------------------------------------------------
+
+    def schedulable_jobs(self) -> list[JobRecord]:
+        """Every job that still needs polling: not terminal, on an active watch."""
+        query = _job_query().where(watches.c.active, jobs.c.state.not_in(_TERMINAL))
+        with self.engine.connect() as db:
+            return [_job_record(row) for row in db.execute(query).mappings()]
+
+    def get_job(self, job_pk: int) -> JobRecord | None:
+        with self.engine.connect() as db:
+            row = db.execute(_job_query().where(jobs.c.id == job_pk)).mappings().first()
+            return _job_record(row) if row else None
+
+    def all_jobs(self, watch: str | None = None) -> list[JobRecord]:
+        query = _job_query().order_by(watches.c.name, jobs.c.id)
+        if watch is not None:
+            query = query.where(watches.c.name == watch)
+        with self.engine.connect() as db:
+            return [_job_record(row) for row in db.execute(query).mappings()]
+
+    def save_poll(self, job_pk: int, write: PollWrite, now: datetime) -> int:
+        """Apply one poll's changes, its transition and its notifications in one
+        transaction; returns how many notifications were newly queued."""
+        with self._writer.begin() as db:
+            db.execute(update(jobs).where(jobs.c.id == job_pk).values(**write.job_changes))
+            if write.transition is not None:
+                t = write.transition
+                db.execute(
+                    insert(transitions).values(
+                        job_pk=job_pk,
+                        from_state=t.from_state.value,
+                        to_state=t.to_state.value,
+                        raw_status=t.raw_status,
+                        progress=t.progress,
+                        message=t.message,
+                        at=t.at,
+                    )
+                )
+            return _enqueue(db, job_pk, write.outbox, now)
+
+    # -- history ----------------------------------------------------------------
+
+    def transitions_of(self, watch: str | None = None) -> list[dict[str, Any]]:
+        query = (
+            select(
+                watches.c.name.label("watch"),
+                jobs.c.job_id,
+                transitions.c.from_state,
+                transitions.c.to_state,
+                transitions.c.raw_status,
+                transitions.c.progress,
+                transitions.c.message,
+                transitions.c.at,
+            )
+            .join(jobs, jobs.c.id == transitions.c.job_pk)
+            .join(watches, watches.c.id == jobs.c.watch_id)
+            .order_by(transitions.c.at, transitions.c.id)
+        )
+        if watch is not None:
+            query = query.where(watches.c.name == watch)
+        with self.engine.connect() as db:
+            return [dict(row) for row in db.execute(query).mappings()]
+
+    def notifications_of(self, watch: str | None = None) -> list[NotificationRecord]:
+        query = select(notifications).order_by(notifications.c.created_at, notifications.c.id)
+        if watch is not None:
+            query = query.where(notifications.c.watch == watch)
+        with self.engine.connect() as db:
+            return [_notification_record(row) for row in db.execute(query).mappings()]
+
+    def watch_exists(self, name: str) -> bool:
+        with self.engine.connect() as db:
+            found = db.execute(select(watches.c.id).where(watches.c.name == name)).first()
+            return found is not None
+
+    # -- outbox -----------------------------------------------------------------
+
+    def claim_notifications(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
+    ) -> list[NotificationRecord]:
+        """Take up to `limit` due notifications for delivery by `owner`, until
+        `lease_until`. A claim whose owner died expires and is taken again."""
+        due = (
+            select(notifications.c.id)
+            .where(
+                notifications.c.status == "pending",
+                notifications.c.next_attempt_at <= now,
+                or_(notifications.c.claimed_until.is_(None), notifications.c.claimed_until < now),
+            )
+            .order_by(notifications.c.next_attempt_at, notifications.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claim = (
+            update(notifications)
+            .where(notifications.c.id.in_(due.scalar_subquery()))
+            .values(claimed_by=owner, claimed_until=lease_until)
+            .returning(*notifications.c)
+        )
+        with self._writer.begin() as db:
+            rows = db.execute(claim).mappings().all()
+        return sorted((_notification_record(row) for row in rows), key=lambda n: n.id)
+
+    def mark_sent(self, notification_id: int, owner: str, now: datetime) -> None:
+        self._settle(notification_id, owner, status="sent", sent_at=now, last_error=None)
+
+    def mark_retry(
+        self, notification_id: int, owner: str, error: str, next_attempt_at: datetime
+    ) -> None:
+        self._settle(
+            notification_id, owner, status="pending", last_error=error,
+            next_attempt_at=next_attempt_at,
+        )
+
+    def mark_dead(self, notification_id: int, owner: str, error: str) -> None:
+        self._settle(notification_id, owner, status="dead", last_error=error)
+
+    def _settle(self, notification_id: int, owner: str, **values: Any) -> None:
+        with self._writer.begin() as db:
+            db.execute(
+                update(notifications)
+                .where(notifications.c.id == notification_id)
+                .values(
+                    attempts=notifications.c.attempts + 1,
+                    claimed_by=None,
+                    claimed_until=None,
+                    **values,
+                )
+            )
+
+    def next_notification_due(self) -> datetime | None:
+        with self.engine.connect() as db:
+            return db.execute(
+                select(func.min(notifications.c.next_attempt_at)).where(
+                    notifications.c.status == "pending"
+                )
+            ).scalar()
+
+    def notification_counts(self) -> dict[str, int]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                select(notifications.c.status, func.count()).group_by(notifications.c.status)
+            )
+            return {status: count for status, count in rows}
+
+
+def _ensure_job(db: Any, watch_id: int, job_id: str, now: datetime) -> None:
+    exists = db.execute(
+        select(jobs.c.id).where(and_(jobs.c.watch_id == watch_id, jobs.c.job_id == job_id))
+    ).first()
+    if exists is None:
+        db.execute(insert(jobs).values(**new_job_values(watch_id, job_id, now)))
+
+
+def new_job_values(watch_id: int, job_id: str, now: datetime) -> dict[str, Any]:
+    """A freshly tracked job: unknown until its first poll, which is due at once."""
+    return {
+        "watch_id": watch_id,
+        "job_id": job_id,
+        "state": State.UNKNOWN.value,
+        "first_seen_at": now,
+        "next_poll_at": now,
+        "polls": 0,
+        "failed_polls": 0,
+        "consecutive_failures": 0,
+        "backoff_step": 0,
+        "children": [],
+        "details": {},
+    }
+
+
+def _enqueue(db: Any, job_pk: int, entries: Iterable[OutboxEntry], now: datetime) -> int:
+    """Queue notifications; one already queued for the same event and URL is
+    skipped, which is what makes a terminal event go at most once per URL."""
+    rows = [
+        {
+            "job_pk": job_pk,
+            "watch": entry.watch,
+            "event": entry.event,
+            "dedupe_key": entry.dedupe_key,
+            "notifier": entry.notifier,
+            "url_key": entry.url_key,
+            "url_display": entry.url_display,
+            "title": entry.title,
+            "body": entry.body,
+            "notify_type": entry.notify_type,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for entry in entries
+    ]
+    if not rows:
+        return 0
+    dialect_insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(notifications)
+        .on_conflict_do_nothing(index_elements=["dedupe_key", "url_key"])
+        .returning(notifications.c.id)
+    )
+    return sum(len(db.execute(statement.values(**row)).all()) for row in rows)
+
+
+def _job_query() -> Any:
+    return select(jobs, watches.c.name.label("watch"), watches.c.provider).join(
+        watches, watches.c.id == jobs.c.watch_id
+    )
+
+
+def _watch_record(row: RowMapping) -> WatchRecord:
+    return WatchRecord(
+        id=row["id"],
+        name=row["name"],
+        provider=row["provider"],
+        job=row["job"],
+        discover=row["discover"],
+        source=row["source"],
+        settings=row["settings"],
+        active=bool(row["active"]),
+    )
+
+
+def _job_record(row: RowMapping) -> JobRecord:
+    fields = {name: row[name] for name in JobRecord.__dataclass_fields__ if name != "state"}
+    fields["children"] = list(row["children"] or [])
+    fields["details"] = dict(row["details"] or {})
+    return JobRecord(state=State(row["state"]), **fields)
+
+
+def _notification_record(row: RowMapping) -> NotificationRecord:
+    return NotificationRecord(**{name: row[name] for name in NotificationRecord.__dataclass_fields__})

@@ -1,0 +1,166 @@
+"""The database schema. Alembic migrations in migrations/ create exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+# Named constraints let Alembic's batch mode find them again on SQLite.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware
+    (SQLite forgets the zone; PostgreSQL keeps it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use the clock's UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+watches = Table(
+    "watches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("provider", String(200), nullable=False),
+    Column("job", String(500)),  # None for discovery watches
+    Column("discover", JSON),
+    # "config" watches follow the YAML file; "runtime" ones were added by the CLI
+    # or the HTTP API and only `unwatch` removes them.
+    Column("source", String(16), nullable=False),
+    Column("settings", JSON),  # runtime watches: the keys given at `watch` time
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch_id", Integer, ForeignKey("watches.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", String(500), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("raw_status", String(500)),
+    Column("progress", Float),
+    Column("processed", Integer),
+    Column("errors", Integer),
+    Column("total", Integer),
+    Column("message", Text),
+    Column("children", JSON),
+    Column("details", JSON),
+    Column("started_at", UTCDateTime),  # as the provider says
+    Column("finished_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),  # when the watch began
+    Column("state_changed_at", UTCDateTime),
+    Column("progress_changed_at", UTCDateTime),
+    Column("terminal_at", UTCDateTime),  # when we saw it end
+    Column("last_poll_at", UTCDateTime),
+    Column("next_poll_at", UTCDateTime),  # the schedule's truth; None once terminal
+    Column("polls", Integer, nullable=False, default=0),
+    Column("failed_polls", Integer, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_failure", Text),
+    Column("backoff_step", Integer, nullable=False, default=0),  # n in initial × factor^n
+    Column("lease_owner", String(100)),
+    Column("lease_until", UTCDateTime),
+    UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
+    Index("ix_jobs_next_poll_at", "next_poll_at"),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_pk", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("raw_status", String(500)),
+    Column("progress", Float),
+    Column("message", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_transitions_job_pk", "job_pk"),
+)
+
+conditions = Table(
+    "conditions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_pk", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # stalled, waiting, overdue, unreachable
+    Column("reason", Text),
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_notified_at", UTCDateTime),
+    Column("reminders", Integer, nullable=False, default=0),
+    Column("cleared_at", UTCDateTime),
+    Index("ix_conditions_job_pk", "job_pk"),
+)
+
+# The outbox: one row per (job, event occurrence, notifier URL), written in the
+# same transaction as the transition that caused it. The URL itself is never
+# stored (it may hold a password): `url_key` finds it again in the config.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_pk", Integer, ForeignKey("jobs.id", ondelete="SET NULL")),
+    Column("watch", String(200), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("dedupe_key", String(300), nullable=False),  # "job:event", reminders add ":n"
+    Column("notifier", String(200), nullable=False),
+    Column("url_key", String(32), nullable=False),
+    Column("url_display", String(500), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("notify_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, sent, dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("dedupe_key", "url_key", name="uq_notifications_dedupe_key_url_key"),
+    Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+)
