@@ -50,9 +50,11 @@ def add_url_secrets(url: str) -> None:
         if len(segment) >= 8 and segment != host and "." not in segment:
             add_secret(unquote(segment))
     for key, value in parse_qsl(parts.query):
-        if key.lower() not in {"from", "to", "cc", "bcc", "format", "overflow", "qos"}:
-            if len(value) >= 8:
-                add_secret(value)
+        if key.lower() not in _PLAIN_QUERY_KEYS and len(value) >= 8:
+            add_secret(value)
+
+
+_PLAIN_QUERY_KEYS = {"from", "to", "cc", "bcc", "format", "overflow", "qos"}
 
 
 def redact(text: str) -> str:

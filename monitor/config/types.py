@@ -65,8 +65,17 @@ def parse_rate(value: Any) -> float:
 def _parse_rate_text(text: str) -> float:
     count, _, per = text.partition("/")
     per = per.strip().lower()
-    periods = {"": 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0,
-               "m": 60.0, "h": 3600.0, "hour": 3600.0}
+    periods = {
+        "": 1.0,
+        "s": 1.0,
+        "sec": 1.0,
+        "second": 1.0,
+        "min": 60.0,
+        "minute": 60.0,
+        "m": 60.0,
+        "h": 3600.0,
+        "hour": 3600.0,
+    }
     if per not in periods:
         raise ValueError(f"'{text}' is not a rate (use a number per second, or 20/min)")
     try:

@@ -29,8 +29,11 @@ def provider_types() -> dict[str, str]:
     found = dict(_BUILTIN)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name in _BUILTIN:
-            log.warning("entry point %s tries to replace built-in provider type %s; ignored",
-                        entry.value, entry.name)
+            log.warning(
+                "entry point %s tries to replace built-in provider type %s; ignored",
+                entry.value,
+                entry.name,
+            )
             continue
         found[entry.name] = entry.value
     return found

@@ -74,10 +74,10 @@ class Store:
                         .values(active=False, removed_at=now)
                     )
             for spec in specs:
-                row = existing.get(spec.name)
-                if row is not None and row["source"] == "runtime":
+                current = existing.get(spec.name)
+                if current is not None and current["source"] == "runtime":
                     continue  # a run-time watch of the same name wins; config check warns
-                watch_id = self._upsert_watch(db, spec, "config", row, now)
+                watch_id = self._upsert_watch(db, spec, "config", current, now)
                 if spec.job is not None:
                     _ensure_job(db, watch_id, spec.job, now)
 
@@ -114,9 +114,7 @@ class Store:
             "removed_at": None,
         }
         if row is None:
-            result = db.execute(
-                insert(watches).values(name=spec.name, created_at=now, **values)
-            )
+            result = db.execute(insert(watches).values(name=spec.name, created_at=now, **values))
             return int(result.inserted_primary_key[0])
         db.execute(update(watches).where(watches.c.id == row["id"]).values(**values))
         return int(row["id"])
@@ -236,7 +234,10 @@ class Store:
         self, notification_id: int, owner: str, error: str, next_attempt_at: datetime
     ) -> None:
         self._settle(
-            notification_id, owner, status="pending", last_error=error,
+            notification_id,
+            owner,
+            status="pending",
+            last_error=error,
             next_attempt_at=next_attempt_at,
         )
 
@@ -357,4 +358,6 @@ def _job_record(row: RowMapping) -> JobRecord:
 
 
 def _notification_record(row: RowMapping) -> NotificationRecord:
-    return NotificationRecord(**{name: row[name] for name in NotificationRecord.__dataclass_fields__})
+    return NotificationRecord(
+        **{name: row[name] for name in NotificationRecord.__dataclass_fields__}
+    )

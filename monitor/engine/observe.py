@@ -1,0 +1,110 @@
+"""What a poll outcome means for a job: the row changes, the transition and the
+events. Pure functions of (job, outcome, now); the poller does the I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config import PollPolicy
+from monitor.domain import Event, JobStatus, State
+from monitor.engine.policy import backoff_delay, eta_delay
+from monitor.providers.base import PollFailure
+from monitor.store.records import JobRecord, TransitionRecord
+
+
+@dataclass
+class Observation:
+    """The consequences of one poll."""
+
+    changes: dict[str, Any]
+    transition: TransitionRecord | None = None
+    events: list[Event] = field(default_factory=list)
+    next_poll_at: datetime | None = None
+
+
+def observe_status(
+    job: JobRecord, status: JobStatus, now: datetime, policy: PollPolicy, draw: float
+) -> Observation:
+    """A successful poll: record what the provider said and decide what it means."""
+    state_changed = status.state != job.state
+    progress_changed = status.progress is not None and status.progress != job.progress
+    changes: dict[str, Any] = {
+        "state": status.state.value,
+        "raw_status": status.raw_status,
+        "progress": status.progress,
+        "processed": status.processed,
+        "errors": status.errors,
+        "total": status.total,
+        "message": status.message,
+        "children": list(status.children),
+        "details": status.details,
+        "started_at": status.started_at or job.started_at,
+        "finished_at": status.finished_at or job.finished_at,
+        "last_poll_at": now,
+        "polls": job.polls + 1,
+        "consecutive_failures": 0,
+        "last_failure": None,
+    }
+    if status.job_id and status.job_id != job.job_id:
+        changes["job_id"] = status.job_id
+    observation = Observation(changes)
+    if state_changed:
+        changes["state_changed_at"] = now
+        observation.transition = TransitionRecord(
+            from_state=job.state,
+            to_state=status.state,
+            raw_status=status.raw_status,
+            progress=status.progress,
+            message=status.message,
+            at=now,
+        )
+        observation.events = _events_for(job.state, status.state)
+    if progress_changed:
+        changes["progress_changed_at"] = now
+
+    if status.state.terminal:
+        changes["terminal_at"] = now
+        changes["next_poll_at"] = None
+        return observation
+
+    step = 0 if state_changed else job.backoff_step + 1
+    changes["backoff_step"] = step
+    delay = backoff_delay(policy, step, draw)
+    if progress_changed and job.progress is not None and job.progress_changed_at is not None:
+        previous = (job.progress_changed_at, job.progress)
+        eta = eta_delay(policy, previous, (now, status.progress or 0.0))
+        if eta is not None:
+            delay = eta
+    changes["next_poll_at"] = now + timedelta(seconds=delay)
+    observation.next_poll_at = changes["next_poll_at"]
+    return observation
+
+
+def observe_failure(
+    job: JobRecord, failure: PollFailure, now: datetime, policy: PollPolicy, draw: float
+) -> Observation:
+    """A failed poll: the job keeps its state; the failure is counted and the
+    next poll backs off on the failure count, ending at `max`."""
+    failures = job.consecutive_failures + 1
+    changes: dict[str, Any] = {
+        "last_poll_at": now,
+        "polls": job.polls + 1,
+        "failed_polls": job.failed_polls + 1,
+        "consecutive_failures": failures,
+        "last_failure": failure.reason,
+    }
+    if failure.raw_status is not None:
+        changes["raw_status"] = failure.raw_status
+    delay = backoff_delay(policy, failures - 1, draw)
+    changes["next_poll_at"] = now + timedelta(seconds=delay)
+    return Observation(changes, next_poll_at=changes["next_poll_at"])
+
+
+def _events_for(before: State, after: State) -> list[Event]:
+    if after.terminal:
+        return [Event(after.value)]
+    if after == State.RUNNING and before in (State.UNKNOWN, State.PENDING):
+        return [Event.STARTED]
+    return []

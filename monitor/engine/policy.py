@@ -1,0 +1,40 @@
+"""When to poll next: pure functions of the policy, the job's history and a
+random draw, so tests pin every number without a clock or a sleep."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from monitor.config import PollPolicy
+
+
+def backoff_delay(policy: PollPolicy, step: int, draw: float) -> float:
+    """Seconds until the next poll after `step` polls without a change:
+    initial × factor^step, capped at max, then spread by ± jitter.
+
+    `draw` is a uniform random number in [0, 1); 0.5 means no spread."""
+    base = min(policy.initial * policy.factor ** min(step, 64), policy.max)
+    return jittered(base, policy.jitter, draw)
+
+
+def jittered(seconds: float, jitter: float, draw: float) -> float:
+    """`seconds` moved by up to ± jitter × seconds, as `draw` goes from 0 to 1."""
+    return max(0.0, seconds * (1.0 + jitter * (2.0 * draw - 1.0)))
+
+
+def eta_delay(
+    policy: PollPolicy,
+    previous: tuple[datetime, float] | None,
+    current: tuple[datetime, float],
+) -> float | None:
+    """Seconds until the job should be done, judged from two progress readings
+    (time, fraction 0..1), clamped to [initial, max]; None when progress is not
+    rising or there is nothing to compare with."""
+    if previous is None:
+        return None
+    (then, before), (now, after) = previous, current
+    elapsed = (now - then).total_seconds()
+    if after <= before or elapsed <= 0:
+        return None
+    remaining = (1.0 - after) * elapsed / (after - before)
+    return min(max(remaining, policy.initial), policy.max)

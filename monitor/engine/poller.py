@@ -1,0 +1,152 @@
+"""Polling one job: ask its provider, work out what changed, commit it all in
+one transaction (job row, transition, outbox), and say when to poll next."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from monitor.clock import Clock
+from monitor.config import NotifierSettings, WatchSettings
+from monitor.domain import JobStatus, State
+from monitor.engine.observe import Observation, observe_failure, observe_status
+from monitor.notify.outbox import address
+from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
+from monitor.redact import redact
+from monitor.store.records import JobRecord, PollWrite
+from monitor.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Wiring:
+    """What the poller needs from the running configuration; swapped whole on reload."""
+
+    providers: Mapping[str, Provider]
+    watches: Mapping[str, WatchSettings]
+    notifiers: Mapping[str, NotifierSettings]
+
+
+class Poller:
+    """Polls jobs by database id, for the scheduler."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        wiring: Callable[[], Wiring],
+        on_queued: Callable[[], None],
+        on_commit: Callable[[], None] = lambda: None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._wiring = wiring
+        self._on_queued = on_queued
+        self._on_commit = on_commit
+        self._rng = rng or random.Random()
+
+    async def poll(self, job_pk: int) -> datetime | None:
+        """Poll one job; returns when to poll it next (None: stop polling it)."""
+        job = await asyncio.to_thread(self._store.get_job, job_pk)
+        if job is None or job.state.terminal:
+            return None
+        wiring = self._wiring()
+        watch = wiring.watches.get(job.watch)
+        provider = wiring.providers.get(job.provider)
+        if watch is None or provider is None:
+            return None  # the watch or its provider left the config
+        try:
+            status = await provider.poll(job.job_id)
+        except Throttled as throttled:
+            return self._throttled(job, provider, throttled)
+        except PollFailure as failure:
+            observation = observe_failure(
+                job, failure, self._clock.now(), watch.poll, self._rng.random()
+            )
+            log.warning("poll of %s/%s failed: %s", job.watch, job.job_id, failure.reason)
+        except Exception as error:  # a provider bug must not stop the daemon
+            log.exception("provider %s crashed polling %s", provider.name, job.job_id)
+            crash = PollFailure(FailureKind.MALFORMED, redact(f"provider error: {error!r}"))
+            observation = observe_failure(
+                job, crash, self._clock.now(), watch.poll, self._rng.random()
+            )
+        else:
+            observation = observe_status(
+                job, _without_secrets(status), self._clock.now(), watch.poll, self._rng.random()
+            )
+        await self._commit(job, observation, watch, provider, wiring)
+        return observation.next_poll_at
+
+    def _throttled(self, job: JobRecord, provider: Provider, throttled: Throttled) -> datetime:
+        # Throttling is not a failed poll: nothing is recorded; just wait.
+        wait = throttled.retry_after if throttled.retry_after is not None else 60.0
+        log.info(
+            "provider %s throttled us (%s); next poll of %s in %.0fs",
+            provider.name,
+            throttled.reason,
+            job.job_id,
+            wait,
+        )
+        return self._clock.now() + timedelta(seconds=wait)
+
+    async def _commit(
+        self,
+        job: JobRecord,
+        observation: Observation,
+        watch: WatchSettings,
+        provider: Provider,
+        wiring: Wiring,
+    ) -> None:
+        updated = _apply(job, observation)
+        outbox = address(
+            updated,
+            observation.events,
+            provider_type=provider.type_name,
+            notify=watch.notify,
+            on=watch.on,
+            notifiers=wiring.notifiers,
+        )
+        write = PollWrite(observation.changes, observation.transition, outbox)
+        queued = await asyncio.to_thread(self._store.save_poll, job.id, write, self._clock.now())
+        if observation.transition is not None:
+            t = observation.transition
+            log.info(
+                "%s/%s: %s -> %s (%s)",
+                job.watch,
+                updated.job_id,
+                t.from_state,
+                t.to_state,
+                t.raw_status,
+            )
+        if queued:
+            self._on_queued()
+        self._on_commit()
+
+
+def _apply(job: JobRecord, observation: Observation) -> JobRecord:
+    """The job as it is after the observation's changes."""
+    fields = {name for name in JobRecord.__dataclass_fields__}
+    changes = {k: v for k, v in observation.changes.items() if k in fields}
+    if "state" in changes:
+        changes["state"] = State(changes["state"])
+    if "children" in changes:
+        changes["children"] = list(changes["children"])
+    return dataclasses.replace(job, **changes)
+
+
+def _without_secrets(status: JobStatus) -> JobStatus:
+    """The status with secrets masked in the vendor's own text, which may echo
+    a request back (nothing a provider says is stored unredacted)."""
+    return dataclasses.replace(
+        status,
+        raw_status=redact(status.raw_status),
+        message=redact(status.message) if status.message else status.message,
+        children=tuple(redact(child) for child in status.children),
+        details={k: redact(v) if isinstance(v, str) else v for k, v in status.details.items()},
+    )

@@ -1,0 +1,336 @@
+"""The one HTTP client factory, and the one place that turns transport errors and
+HTTP statuses into poll failures.
+
+A provider polls with `request` on a client from `make_client`, then calls
+`raise_for_http_status` and `decode_json`. Reasons built here are for people:
+they say what went wrong and with which host, never a request body, header or
+query string (tokens live there), and they pass through `redact` anyway.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+import socket
+import ssl
+from collections.abc import Collection, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any
+
+import httpx
+
+from monitor import __version__
+from monitor.clock import Clock
+from monitor.providers.base import FailureKind, PollFailure, ProviderSettings, Throttled
+from monitor.redact import redact
+
+USER_AGENT = f"loadwatch/{__version__}"
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+MAX_CONNECT_TIMEOUT = 10.0  # a host that takes longer to accept a connection is down
+
+_REASON_LIMIT = 300
+_ERROR_BODY_LIMIT = 64 * 1024  # an error body larger than this is a page, not a message
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+# X-RateLimit-Reset comes as epoch ms (Rocket.Chat), epoch seconds or delta seconds;
+# the magnitudes cannot overlap: 1e11 s is the year 5138, 1e9 s is 31 years.
+_EPOCH_MS_FROM = 1e11
+_EPOCH_SECONDS_FROM = 1e9
+
+_clock = Clock()
+
+
+def make_client(
+    settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The HTTP client for one provider block: its timeout, a connection pool as
+    large as its max_concurrency, TLS verified, redirects not followed.
+
+    `transport` replaces httpx's own (tests, or a faster transport chosen by
+    measurement)."""
+    timeout = httpx.Timeout(settings.timeout, connect=min(MAX_CONNECT_TIMEOUT, settings.timeout))
+    limits = httpx.Limits(
+        max_connections=settings.max_concurrency,
+        max_keepalive_connections=settings.max_concurrency,
+    )
+    return httpx.AsyncClient(
+        timeout=timeout,
+        limits=limits,
+        verify=_tls_context(),
+        # A redirect from a job API means a wrong base_url. Following it would turn
+        # a POST into a GET (301/302) or resend a token-bearing body elsewhere
+        # (307/308), in requests that max_rps does not count. Say so instead.
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        transport=transport,
+    )
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client (SSL_CERT_FILE/SSL_CERT_DIR
+    honoured): building one reads the whole CA bundle, ~30 ms."""
+    return httpx.create_ssl_context(verify=True)
+
+
+async def request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> httpx.Response:
+    """Send one request and read its whole body, at most `max_bytes` of it.
+
+    Whatever the status, the response comes back read; transport errors, a body
+    over the cap and a reply slower than the client's timeout in total raise
+    PollFailure."""
+    started = _clock.monotonic()
+    try:
+        async with client.stream(
+            method, url, json=json, headers=headers, params=params
+        ) as streamed:
+            body = await _read_capped(streamed, max_bytes, started, client.timeout.read)
+    except httpx.TimeoutException as exc:
+        raise PollFailure(FailureKind.TIMEOUT, _timeout_reason(exc, client.timeout)) from exc
+    except httpx.TransportError as exc:
+        raise PollFailure(FailureKind.NETWORK, _network_reason(exc)) from exc
+    except httpx.InvalidURL as exc:
+        raise PollFailure(FailureKind.REJECTED, "invalid request URL: check base_url") from exc
+    return _with_body(streamed, body)
+
+
+async def _read_capped(
+    streamed: httpx.Response, max_bytes: int, started: float, total: float | None
+) -> bytes:
+    declared = streamed.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in streamed.aiter_bytes():  # decoded bytes: a gzip bomb counts whole
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        # httpx's read timeout restarts with every chunk; a server that drips
+        # bytes must not hold a poll longer than the timeout in total.
+        if total is not None and _clock.monotonic() - started > total:
+            raise PollFailure(FailureKind.TIMEOUT, f"timeout after {_seconds(total)}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> PollFailure:
+    return PollFailure(FailureKind.MALFORMED, f"response larger than {max_bytes} bytes")
+
+
+def _with_body(streamed: httpx.Response, body: bytes) -> httpx.Response:
+    """A plain, already-read response holding `body` (decoded, so the headers
+    that describe the wire encoding go)."""
+    wire_headers = {"content-encoding", "content-length", "transfer-encoding"}
+    headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in wire_headers]
+    return httpx.Response(
+        streamed.status_code,
+        headers=headers,
+        content=body,
+        request=streamed.request,
+        extensions=streamed.extensions,
+    )
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The response body as JSON, or PollFailure(MALFORMED) saying what it was instead."""
+    status = f"HTTP {response.status_code}"
+    body = response.content
+    if not body.strip():
+        raise PollFailure(FailureKind.MALFORMED, f"malformed payload: empty body ({status})")
+    try:
+        return jsonlib.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        what = "HTML page instead of JSON" if _looks_like_html(response) else "not JSON"
+        raise PollFailure(FailureKind.MALFORMED, f"malformed payload: {what} ({status})") from None
+
+
+def _looks_like_html(response: httpx.Response) -> bool:
+    content_type = response.headers.get("content-type", "").lower()
+    return "html" in content_type or response.content.lstrip()[:1] == b"<"
+
+
+def retry_after_seconds(response: httpx.Response, now: datetime) -> float | None:
+    """Seconds the vendor asked us to wait, from `Retry-After` (delta seconds or
+    an HTTP date) or else `X-RateLimit-Reset` (epoch ms, epoch seconds or delta
+    seconds, told apart by size). None when neither header says; 0 for a time
+    already past."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    retry_after = response.headers.get("retry-after")
+    if retry_after is not None:
+        seconds = _parse_retry_after(retry_after.strip(), now)
+        if seconds is not None:
+            return seconds
+    reset = response.headers.get("x-ratelimit-reset", "").strip()
+    if _NUMBER.fullmatch(reset):
+        value = float(reset)
+        if value >= _EPOCH_MS_FROM:
+            return max(0.0, value / 1000 - now.timestamp())
+        if value >= _EPOCH_SECONDS_FROM:
+            return max(0.0, value - now.timestamp())
+        return value
+    return None
+
+
+def _parse_retry_after(value: str, now: datetime) -> float | None:
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC with no claim about local time
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def raise_for_http_status(
+    response: httpx.Response,
+    *,
+    now: datetime | None = None,
+    not_found: Collection[int] = (404,),
+    auth: Collection[int] = (401, 403),
+) -> None:
+    """Return for a 2xx; raise what any other status means for a poll.
+
+    429 is Throttled (with the vendor's wait); `auth` statuses are refused
+    credentials, `not_found` ones a missing job (pass `()` where the vendor
+    answers a missing job with 200 and a 404 can only mean a wrong URL); 3xx is
+    a wrong base_url; 5xx a server error; any other status is rejected. The
+    vendor's `message` is added when the body carries one."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    label = f"HTTP {status}"
+    if status == 429:
+        wait = retry_after_seconds(response, now or _clock.now())
+        raise Throttled(f"rate limited ({label})", retry_after=wait)
+    if status in auth:
+        raise PollFailure(FailureKind.AUTH, f"credentials refused ({label})")
+    if status in not_found:
+        raise PollFailure(FailureKind.NOT_FOUND, f"job not found ({label})")
+    if 300 <= status < 400:
+        raise PollFailure(FailureKind.REJECTED, _redirect_reason(response, label))
+    kind, text = (
+        (FailureKind.SERVER_ERROR, f"server error ({label})")
+        if status >= 500
+        else (FailureKind.REJECTED, label)
+    )
+    message = error_message(response)
+    raise PollFailure(kind, f"{text}: {message}" if message else text)
+
+
+def error_message(response: httpx.Response) -> str | None:
+    """The vendor's own words from a small JSON error body (`message`, else a
+    string `error`), redacted and shortened; None when there are none."""
+    if len(response.content) > _ERROR_BODY_LIMIT:
+        return None
+    try:
+        payload = jsonlib.loads(response.content)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    for key in ("message", "error"):
+        value = payload.get(key)
+        if isinstance(value, str) and value.strip():
+            return reason_text(value)
+    return None
+
+
+def _redirect_reason(response: httpx.Response, label: str) -> str:
+    location = response.headers.get("location")
+    if not location:
+        return f"unexpected redirect ({label}): check base_url"
+    try:
+        target = response.request.url.join(location)
+    except (httpx.InvalidURL, RuntimeError):
+        return f"unexpected redirect ({label}): check base_url"
+    # Scheme, host and path only: a query string or user info may hold a token.
+    port = f":{target.port}" if target.port else ""
+    shown = f"{target.scheme}://{target.host}{port}{target.path}"
+    return reason_text(f"unexpected redirect ({label}) to {shown}: check base_url")
+
+
+def _timeout_reason(exc: httpx.TimeoutException, timeout: httpx.Timeout) -> str:
+    where = _where(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return reason_text(f"timeout after {_seconds(timeout.connect)} connecting to {where}")
+    if isinstance(exc, httpx.PoolTimeout):
+        return f"timeout after {_seconds(timeout.pool)} waiting for a free connection"
+    if isinstance(exc, httpx.WriteTimeout):
+        return reason_text(f"timeout after {_seconds(timeout.write)} sending to {where}")
+    return reason_text(f"timeout after {_seconds(timeout.read)} waiting for {where}")
+
+
+def _network_reason(exc: httpx.TransportError) -> str:
+    where = _where(exc)
+    causes = list(_causes(exc))
+    if isinstance(exc, httpx.ConnectError):
+        if any(isinstance(c, ConnectionRefusedError) for c in causes):
+            return reason_text(f"connection refused by {where}")
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            return reason_text(f"cannot resolve host {where}")
+        for cause in causes:
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                return reason_text(
+                    f"TLS certificate of {where} not trusted: {cause.verify_message}"
+                )
+        if any(isinstance(c, ssl.SSLError) for c in causes):
+            return reason_text(f"TLS handshake with {where} failed")
+        return reason_text(f"cannot connect to {where}: {exc}")
+    if isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc):
+        return reason_text(f"connection closed by {where} without a reply")
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return reason_text(f"cannot connect: {exc}")
+    detail = str(exc) or type(exc).__name__
+    return reason_text(f"network error with {where}: {detail}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything it was raised from, exception groups opened."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+
+
+def _where(exc: httpx.RequestError) -> str:
+    """The host (and an explicit port) the failed request went to: never the path
+    or query."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised without its request
+        return "the server"
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _seconds(value: float | None) -> str:
+    return "no limit" if value is None else f"{value:g}s"
+
+
+def reason_text(text: str) -> str:
+    """`text` made fit for a PollFailure reason: secrets masked, whitespace
+    collapsed to one line, at most 300 characters."""
+    text = redact(" ".join(text.split()))
+    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"
