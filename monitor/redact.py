@@ -33,25 +33,32 @@ def add_secret(value: str | None) -> None:
 
 
 def add_url_secrets(url: str) -> None:
-    """Register the secret parts of a notifier URL: the whole URL, its
-    credentials, and its path tokens and query values (where Apprise services
-    carry webhook keys and bot tokens)."""
-    add_secret(url)
+    """Register the secret parts of a notifier URL: its credentials, and its
+    path tokens and query values (where Apprise services carry webhook keys and
+    bot tokens), and the whole URL when it has any of those."""
     try:
         parts = urlsplit(url)
     except ValueError:
+        add_secret(url)
         return
-    for value in (parts.username, parts.password):
-        if value:
-            add_secret(unquote(value))
+    found: list[str] = []
+    found += [unquote(v) for v in (parts.username, parts.password) if v]
     host = parts.hostname or ""
-    for segment in parts.path.split("/"):
-        # A short or dotted segment is a path word or a host, not a token.
-        if len(segment) >= 8 and segment != host and "." not in segment:
-            add_secret(unquote(segment))
-    for key, value in parse_qsl(parts.query):
-        if key.lower() not in _PLAIN_QUERY_KEYS and len(value) >= 8:
-            add_secret(value)
+    # A short or dotted segment is a path word or a host, not a token.
+    found += [
+        unquote(segment)
+        for segment in parts.path.split("/")
+        if len(segment) >= 8 and segment != host and "." not in segment
+    ]
+    found += [
+        value
+        for key, value in parse_qsl(parts.query)
+        if key.lower() not in _PLAIN_QUERY_KEYS and len(value) >= 8
+    ]
+    if found:
+        add_secret(url)
+    for value in found:
+        add_secret(value)
 
 
 _PLAIN_QUERY_KEYS = {"from", "to", "cc", "bcc", "format", "overflow", "qos"}

@@ -121,13 +121,13 @@ class KpaFlexProvider(Provider):
                 f"unrecognized status '{reason_text(raw_status)}'",
                 raw_status=raw_status,
             )
-        # history is free text: keep and show it, never parse it (doc).
+        # history is free text: keep and show it, never parse it (doc). The
+        # message templates show it for failures; it is not also the message.
         history = dataload.get("history")
         history = history if isinstance(history, str) and history.strip() else None
         return JobStatus(
             state=state,
             raw_status=raw_status,
-            message=history if state is State.FAILED else None,
             started_at=_from_epoch_ms(dataload.get("created")),
             details={"history": history} if history else {},
         )

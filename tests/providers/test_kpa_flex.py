@@ -58,7 +58,7 @@ def test_kpa_error_status_is_failed_with_history(kpa: KpaFlexProvider) -> None:
     body = payload("status_error.json")
     status = kpa.parse(body, JOB)
     assert status.state is State.FAILED
-    assert status.message == body["dataload"]["history"]
+    assert status.details["history"] == body["dataload"]["history"]
 
 
 def test_kpa_history_is_kept_unparsed_in_details(kpa: KpaFlexProvider) -> None:

@@ -50,13 +50,11 @@ async def test_job_goes_pending_running_succeeded_across_polls(
     assert states == [State.PENDING] * 2 + [State.RUNNING] * 2 + [State.SUCCEEDED] * 2
 
 
-async def test_failed_job_carries_its_history_as_message(
-    sim: KpaFlexSimulator, kpa: KpaFlexProvider
-) -> None:
+async def test_failed_job_carries_its_history(sim: KpaFlexSimulator, kpa: KpaFlexProvider) -> None:
     sim.add_job(JOB, failure_script(history="Row 3: bad date"))
     statuses = [await kpa.poll(JOB) for _ in range(3)]
     assert statuses[-1].state is State.FAILED
-    assert statuses[-1].message == "Row 3: bad date"
+    assert statuses[-1].details["history"] == "Row 3: bad date"
 
 
 async def test_created_reaches_started_at(sim: KpaFlexSimulator, kpa: KpaFlexProvider) -> None:
