@@ -8,15 +8,19 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from monitor.clock import Clock
 from monitor.config import Config, NotifierSettings
+from monitor.engine.discovery import Discovery
+from monitor.engine.keeper import ConditionKeeper
+from monitor.engine.live import LiveConfig
 from monitor.engine.poller import Poller, Wiring
+from monitor.engine.runtime_watches import WatchRefused
 from monitor.engine.scheduler import PollScheduler
+from monitor.engine.sweep import ConditionSweep
 from monitor.notify.worker import OutboxWorker
-from monitor.providers.base import Provider
-from monitor.providers.http import make_client
-from monitor.providers.registry import provider_class
+from monitor.service.runtime import ServiceRuntime
 from monitor.store.store import Store, WatchSpec
 
 log = logging.getLogger(__name__)
@@ -24,73 +28,127 @@ log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0  # in-flight polls get this long to commit at shutdown
 
 
-def build_providers(config: Config) -> dict[str, Provider]:
-    """One Provider (with its own HTTP client) per provider block."""
-    providers: dict[str, Provider] = {}
-    for name, settings in config.providers.items():
-        cls = provider_class(settings.type)
-        providers[name] = cls(name, settings, make_client(settings))
-    return providers
-
-
-def watch_specs(config: Config) -> list[WatchSpec]:
-    return [
-        WatchSpec(name=w.name, provider=w.provider, job=w.job, discover=w.discover)
-        for w in config.watches
-    ]
-
-
 class Daemon:
     """One running loadwatch: polls, records and notifies until `stop()`."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
-        self.config = config
         self.clock = clock or Clock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.store = Store(config.database)
         self._stopping = asyncio.Event()
-        self._wiring = Wiring(providers={}, watches={}, notifiers={})
+        self._background: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Event()
         self.outbox = OutboxWorker(
             self.store, self.clock, self._notifiers, self.owner, on_settled=self._changed.set
         )
+        # Conditions (engine/keeper.py), judged after each poll and between polls.
+        self.keeper = ConditionKeeper(
+            self.store,
+            self.clock,
+            lambda: self._wiring,
+            on_next_check=lambda job_pk, when: self.sweep.note(job_pk, when),
+            on_queued=self._queued,
+        )
+        self.sweep = ConditionSweep(self.keeper.check, self.clock)
         self.poller = Poller(
             self.store,
             self.clock,
             lambda: self._wiring,
             on_queued=self.outbox.wake,
             on_commit=self._changed.set,
+            keeper=self.keeper,
         )
         self.scheduler = PollScheduler(self.poller.poll, self.clock)
+        # The running config (engine/live.py): reload, run-time watches.
+        self.live = LiveConfig(
+            config,
+            self.store,
+            self.clock,
+            self.scheduler,
+            self.sweep,
+            self.keeper,
+            on_change=self._changed.set,
+        )
+        self.discovery = Discovery(
+            self.store, self.clock, lambda: self._wiring, self.scheduler.arm, self._changed.set
+        )
         self.ready = asyncio.Event()
+        self.service = ServiceRuntime(self)  # sd_notify, watchdog, metrics, HTTP
+        self.poller.measure_poll = self.service.metrics.measure_poll
+
+    @property
+    def config(self) -> Config:
+        """The config running now (replaced by each accepted reload)."""
+        return self.live.config
+
+    @property
+    def _wiring(self) -> Wiring:
+        return self.live.wiring
 
     def _notifiers(self) -> Mapping[str, NotifierSettings]:
         return self._wiring.notifiers
+
+    def _queued(self) -> None:
+        self.outbox.wake()
+        self._changed.set()
+
+    async def reload(self, trigger: str = "SIGHUP") -> bool:
+        """Load the config file again and apply it (SPEC §6); False when it was
+        refused (logged with FILE:LINE) and the running config stays."""
+        with self.service.reloading():
+            try:
+                return await self.live.reload(trigger)
+            except Exception:
+                log.exception("config reload (%s) failed; the running config stays", trigger)
+                return False
+
+    def request_reload(self, trigger: str = "SIGHUP") -> None:
+        """Reload soon (for a signal handler, which cannot await)."""
+        task = asyncio.create_task(self.reload(trigger), name="reload")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def add_watch(self, spec: WatchSpec) -> bool:
+        """Add a run-time watch and start polling it at once (the CLI's `watch`
+        stores one and the daemon picks it up within 2 s); False when the name
+        is taken. Check a spec first with engine.runtime_watches.runtime_spec."""
+        try:
+            await self.live.add_watch(spec)
+        except WatchRefused:
+            return False
+        return True
+
+    async def remove_watch(self, name: str) -> bool:
+        """Stop a run-time watch at once; False when there is no such watch."""
+        try:
+            await self.live.remove_watch(name)
+        except WatchRefused:
+            return False
+        return True
 
     async def run(self) -> None:
         """Run until `stop()`; migrations first, then the schedule from the database."""
         before, after = await asyncio.to_thread(self.store.upgrade)
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
-        self._wiring = Wiring(
-            providers=build_providers(self.config),
-            watches={w.name: w for w in self.config.watches},
-            notifiers=self.config.notifiers,
-        )
-        await asyncio.to_thread(
-            self.store.sync_config_watches, watch_specs(self.config), self.clock.now()
-        )
         self.scheduler.start()
-        await self._arm_all()
+        await self.live.start()
+        self.discovery.start(self._stopping)
         worker = asyncio.create_task(self.outbox.run(self._stopping), name="outbox")
-        self.ready.set()
-        log.info(
-            "loadwatch running: %d watches, %d providers, database %s",
-            len(self.config.watches),
-            len(self.config.providers),
-            _database_label(self.config.database),
-        )
+        for name, work in (
+            ("conditions", self.sweep.run(self._stopping)),
+            ("config-watch", self.live.run(self._stopping, self.reload)),
+        ):
+            self._background.add(asyncio.create_task(work, name=name))
         try:
+            await self.service.start()  # the HTTP listener, then READY=1 to systemd
+            self.ready.set()
+            log.info(
+                "loadwatch running: %d watches, %d providers, database %s",
+                len(self.config.watches),
+                len(self.config.providers),
+                _database_label(self.config.database),
+            )
             await self._stopping.wait()
         finally:
             await self._shutdown(worker)
@@ -115,22 +173,18 @@ class Daemon:
             except TimeoutError:
                 return bool(await asyncio.to_thread(predicate, self.store))
 
-    async def _arm_all(self) -> None:
-        jobs = await asyncio.to_thread(self.store.schedulable_jobs)
-        now = self.clock.now()
-        for job in jobs:
-            self.scheduler.arm(job.id, job.next_poll_at or now)
-        log.info("%d jobs scheduled", len(jobs))
-
     async def _shutdown(self, worker: asyncio.Task[None]) -> None:
         log.info("stopping")
+        await self.service.stop()  # STOPPING=1 first; the listener closes
+        await self.discovery.stop()
+        self.live.halt()  # polls waiting for their provider's turn give up
         await self.scheduler.stop(STOP_GRACE_SECONDS)
+        await asyncio.gather(*self._background, return_exceptions=True)
         try:
             await asyncio.wait_for(worker, STOP_GRACE_SECONDS)
         except TimeoutError:
             log.warning("outbox delivery still running at shutdown; it resumes at next start")
-        for provider in self._wiring.providers.values():
-            await provider.client.aclose()
+        await self.live.close()
         await asyncio.to_thread(self.store.close)
         log.info("stopped")
 

@@ -32,19 +32,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def _options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes. They may stand before or after the
+    command; after it, they only count when given (SUPPRESS), so a subcommand
+    never overwrites `loadwatch -c FILE status` with its own default."""
     common = argparse.ArgumentParser(add_help=False)
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
     common.add_argument(
-        "-c", "--config", help=f"config file (default $LOADWATCH_CONFIG, else {DEFAULT_CONFIG})"
+        "-c",
+        "--config",
+        default=default(None),
+        help=f"config file (default $LOADWATCH_CONFIG, else {DEFAULT_CONFIG})",
     )
     common.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level", default=default("info"), choices=["debug", "info", "warning", "error"]
     )
-    common.add_argument("--log-format", default="text", choices=["text", "json"])
+    common.add_argument("--log-format", default=default("text"), choices=["text", "json"])
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _options(defaults=False)
 
     parser = argparse.ArgumentParser(
         prog="loadwatch",
-        parents=[common],
+        parents=[_options(defaults=True)],
         description="Watch import and data-load jobs on SaaS APIs; notify when they end.",
     )
     parser.add_argument("--version", action="version", version=f"loadwatch {__version__}")
@@ -67,6 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     history = command("history", _history, "transitions and notifications, newest last")
     history.add_argument("name", nargs="?", help="only this watch")
     history.add_argument("--json", action="store_true")
+    watch = command("watch", _watch, "add a run-time watch (a running daemon polls it within 5 s)")
+    watch.add_argument("provider", help="a provider block of the config")
+    watch.add_argument("job", help="the job id at that provider")
+    watch.add_argument("--name", help="the watch's name (default PROVIDER-JOB)")
+    watch.add_argument(
+        "--notify", action="append", metavar="NOTIFIER", help="notify this notifier (repeatable)"
+    )
+    unwatch = command("unwatch", _unwatch, "stop a run-time watch (its history stays)")
+    unwatch.add_argument("name", help="the watch's name")
     notify_test = command("notify-test", _notify_test, "send a test message to notifiers")
     notify_test.add_argument("notifier", nargs="?", help="only this notifier")
     db = command("db", None, "database maintenance")
@@ -77,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--seconds", type=float, default=60.0, help="give up after this long (default 60)"
     )
+    explain = command("explain", _explain, "show how a saved provider response maps to a status")
+    explain.add_argument("provider", help="the name of a provider block in the config")
+    explain.add_argument("file", help="the saved JSON response ('-' reads standard input)")
+    explain.add_argument("--job", default="explain", help="the job id to map it for")
+    explain.add_argument("--json", action="store_true")
     return parser
 
 
@@ -107,6 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, daemon.stop)
+        loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
         await daemon.run()
 
     asyncio.run(serve())
@@ -164,21 +194,54 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config is None:
+        return 1
+    from monitor.clock import Clock
+    from monitor.engine.runtime_watches import WatchRefused, add_runtime_watch, runtime_spec
+    from monitor.store.store import Store
+
+    notify = [name for value in args.notify or [] for name in value.split(",") if name]
+    store = Store(config.database)
+    try:
+        spec = runtime_spec(config, args.provider, args.job, name=args.name, notify=notify)
+        store.upgrade()
+        add_runtime_watch(store, spec, Clock().now())
+    except WatchRefused as refused:
+        print(f"cannot watch: {refused}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"watching {spec.provider} job {spec.job} as '{spec.name}'")
+    return 0
+
+
+def _unwatch(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    if store is None:
+        return 1
+    from monitor.clock import Clock
+    from monitor.engine.runtime_watches import WatchRefused, remove_runtime_watch
+
+    try:
+        remove_runtime_watch(store, args.name, Clock().now())
+    except WatchRefused as refused:
+        print(f"cannot unwatch: {refused}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"stopped watching '{args.name}'")
+    return 0
+
+
 def _notify_test(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return 1
-    from monitor.notify.test import send_test
+    from monitor.notify.test import notify_test
 
-    names = [args.notifier] if args.notifier else list(config.notifiers)
-    unknown = [name for name in names if name not in config.notifiers]
-    if unknown:
-        print(f"no notifier named '{unknown[0]}'", file=sys.stderr)
-        return 1
-    results = asyncio.run(send_test(config, names))
-    for notifier, url, ok, error in results:
-        print(f"{notifier} {url}: " + ("ok" if ok else f"FAILED: {error}"))
-    return 0 if all(ok for _, _, ok, _ in results) else 1
+    return notify_test(config, args.notifier)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -198,3 +261,12 @@ def _demo(args: argparse.Namespace) -> int:
     from monitor.demo import run_demo
 
     return run_demo(timeout=args.seconds)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from monitor.explain import CANNOT_RUN, run_explain
+
+    config = _load(args)
+    if config is None:
+        return CANNOT_RUN
+    return run_explain(config, args.provider, args.file, job=args.job, as_json=args.json)

@@ -1,5 +1,10 @@
 """`loadwatch demo`: the whole daemon against simulated providers on loopback,
-a temporary SQLite database and the terminal as notifier. Nothing to set up."""
+a temporary SQLite database and the terminal as notifier. Nothing to set up.
+
+Every provider type gets jobs that start, progress and end: succeeded, failed,
+finished with errors (partial), and one that waits for a human to pick what to
+import. All messages go through the real outbox and Apprise, to `console://`.
+"""
 
 from __future__ import annotations
 
@@ -8,91 +13,147 @@ import contextlib
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from monitor import report
 from monitor.app import Daemon
 from monitor.config import Config, load_config
 from monitor.notify.console import register_console_scheme
-from monitor.simulators import kpa_flex
+from monitor.simulators import comestri, fullstory, incorta, kpa_flex, rocketchat
 from monitor.simulators.base import Step
 from monitor.store.store import Store
 
-_STEP_SECONDS = 2.0
+STEP = 2.0  # seconds each simulated stage lasts
+STALL_AFTER = 5.0  # short, so the demo shows `waiting` (and `stalled`) too
 
 
-def _kpa_jobs(simulator: kpa_flex.KpaFlexSimulator) -> list[tuple[str, str]]:
-    """Add the demo's data loads to the simulator; returns (watch, job id) pairs."""
-    s = _STEP_SECONDS
-    simulator.add_job("5804f0f30ef50473af5870c6", kpa_flex.success_script(seconds=s, rows=1200))
-    simulator.add_job(
+@dataclass
+class DemoProvider:
+    """One simulated provider: its config block and the watches on its jobs."""
+
+    name: str
+    block: dict[str, Any]
+    watches: list[dict[str, str]] = field(default_factory=list)
+
+
+def _kpa(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
+    sim.add_job("5804f0f30ef50473af5870c6", kpa_flex.success_script(seconds=STEP, rows=1200))
+    sim.add_job(
         "5804f0f30ef50473af5870c7",
         kpa_flex.failure_script(
-            seconds=s,
+            seconds=STEP,
             history="Queued\nLoading 830 rows\nRow 12: 'hired_on' is not a date\nAborted",
         ),
     )
-    simulator.add_job(
-        "5804f0f30ef50473af5870c8",
-        [
-            Step({"status": "dataload", "history": "Queued"}, seconds=s),
-            Step({"status": "dataloading", "history": "Queued\nLoading"}, seconds=3 * s),
-            Step({"status": "dataloaded", "history": "Queued\nLoading\nLoaded 90 rows"}),
-        ],
+    block = {"type": "kpa_flex", "base_url": sim.url, "token": kpa_flex.DEFAULT_TOKEN}
+    return DemoProvider("hr", block, [
+        {"name": "hr-nightly", "job": "5804f0f30ef50473af5870c6"},
+        {"name": "hr-incidents", "job": "5804f0f30ef50473af5870c7"},
+    ])
+
+
+def _comestri(sim: comestri.ComestriSimulator) -> DemoProvider:
+    sim.add_job("4711", comestri.success_script(seconds=STEP))
+    sim.add_job("4712", comestri.partial_script(seconds=STEP, errors=3))
+    block = {"type": "comestri", "base_url": sim.url, "token": comestri.DEFAULT_TOKEN}
+    return DemoProvider("catalog", block, [
+        {"name": "catalog-products", "job": "4711"},
+        {"name": "catalog-prices", "job": "4712"},
+    ])
+
+
+def _fullstory(sim: fullstory.FullStorySimulator) -> DemoProvider:
+    sim.add_job("batch-events-1", fullstory.success_script(seconds=STEP, imports=1200))
+    sim.add_job("batch-events-2", fullstory.partial_script(seconds=STEP, imports=42, errors=2))
+    block = {"type": "fullstory", "base_url": sim.url, "api_key": fullstory.DEFAULT_API_KEY}
+    return DemoProvider("analytics", block, [
+        {"name": "events-backfill", "job": "batch-events-1"},
+        {"name": "events-replay", "job": "batch-events-2"},
+    ])
+
+
+def _rocketchat(sim: rocketchat.RocketChatSimulator) -> DemoProvider:
+    def stage(status: str, total: int, completed: int, seconds: float | None) -> Step:
+        count = {"total": total, "completed": completed, "error": 0}
+        return Step({"status": status, "count": count}, seconds=seconds)
+
+    # An import that stops for an admin to pick users and channels, longer than
+    # stall_after (so `waiting` is announced), then goes on and finishes.
+    sim.start_operation([
+        stage("importer_new", 0, 0, STEP),
+        stage("importer_preparing_users", 0, 0, STEP),
+        stage("importer_user_selection", 120, 0, STALL_AFTER + 2 * STEP),
+        stage("importer_importing_messages", 120, 60, STEP),
+        stage("importer_done", 120, 120, None),
+    ])
+    block = {
+        "type": "rocketchat",
+        "base_url": sim.url,
+        "user_id": rocketchat.DEFAULT_USER_ID,
+        "auth_token": rocketchat.DEFAULT_AUTH_TOKEN,
+        "max_rps": 2,
+    }
+    return DemoProvider("chat", block, [{"name": "slack-migration", "job": "current"}])
+
+
+def _incorta(sim: incorta.IncortaSimulator) -> DemoProvider:
+    execution = sim.add_execution(
+        incorta.partial_script(failing=("OnlineStore.productmodel",), seconds=STEP)
     )
-    return [
-        ("hr-nightly", "5804f0f30ef50473af5870c6"),
-        ("hr-incidents", "5804f0f30ef50473af5870c7"),
-        ("hr-training", "5804f0f30ef50473af5870c8"),
-    ]
-
-
-def _config_text(database: Path, kpa_url: str, watches: list[tuple[str, str]]) -> str:
-    lines = [
-        f"database: sqlite:///{database}",
-        "defaults:",
-        "  poll: {initial: 1s, factor: 1.5, max: 3s, jitter: 0.1}",
-        "  notify: [terminal]",
-        "  on: [started, succeeded, partial, failed, canceled, waiting, stalled, overdue,"
-        " unreachable, recovered]",
-        "providers:",
-        "  hr:",
-        "    type: kpa_flex",
-        f"    base_url: {kpa_url}",
-        f"    token: {kpa_flex.DEFAULT_TOKEN}",
-        "    max_rps: 5",
-        "notifiers:",
-        "  terminal:",
-        "    urls: ['console://']",
-        "watches:",
-    ]
-    for name, job in watches:
-        lines += [f"  - name: {name}", "    provider: hr", f'    job: "{job}"']
-    return "\n".join(lines) + "\n"
+    block = {
+        "type": "incorta",
+        "base_url": sim.url,
+        "tenant": incorta.DEFAULT_TENANT,
+        "token": incorta.DEFAULT_TOKEN,
+    }
+    return DemoProvider("warehouse", block, [{"name": "warehouse-nightly", "job": execution}])
 
 
 @contextlib.contextmanager
-def _simulators() -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    with kpa_flex.KpaFlexSimulator(rate_limit=None) as kpa:
-        yield kpa.url, _kpa_jobs(kpa)
+def _simulated_providers() -> Iterator[list[DemoProvider]]:
+    with (
+        kpa_flex.KpaFlexSimulator(rate_limit=None) as kpa,
+        comestri.ComestriSimulator() as catalog,
+        fullstory.FullStorySimulator(rate_limit=None) as analytics,
+        rocketchat.RocketChatSimulator(rate_limit=None) as chat,
+        incorta.IncortaSimulator() as warehouse,
+    ):
+        yield [_kpa(kpa), _comestri(catalog), _fullstory(analytics), _rocketchat(chat),
+               _incorta(warehouse)]
+
+
+def _config(database: Path, providers: list[DemoProvider]) -> dict[str, Any]:
+    return {
+        "database": f"sqlite:///{database}",
+        "defaults": {
+            "poll": {"initial": "1s", "factor": 1.5, "max": "2s", "jitter": 0.1},
+            "stall_after": f"{STALL_AFTER}s",
+            "notify": ["terminal"],
+            "on": ["started", "succeeded", "partial", "failed", "canceled", "waiting",
+                   "unreachable", "recovered"],
+        },
+        "providers": {p.name: p.block for p in providers},
+        "notifiers": {"terminal": {"urls": ["console://"]}},
+        "watches": [{**w, "provider": p.name} for p in providers for w in p.watches],
+    }
 
 
 def run_demo(timeout: float = 60.0) -> int:
     """Run the demo until every job has ended and been announced; 0 on success."""
     register_console_scheme()
-    with (
-        tempfile.TemporaryDirectory(prefix="loadwatch-demo-") as folder,
-        _simulators() as (
-            kpa_url,
-            watches,
-        ),
-    ):
+    with tempfile.TemporaryDirectory(prefix="loadwatch-demo-") as folder, \
+            _simulated_providers() as providers:
         path = Path(folder) / "config.yaml"
-        path.write_text(_config_text(Path(folder) / "demo.db", kpa_url, watches))
-        print(
-            f"loadwatch demo: {len(watches)} simulated KPA Flex data loads, config in {path}\n",
-            flush=True,
-        )
+        path.write_text(yaml.safe_dump(_config(Path(folder) / "demo.db", providers),
+                                       sort_keys=False))
+        count = sum(len(p.watches) for p in providers)
+        print(f"loadwatch demo: {count} simulated jobs on {len(providers)} providers "
+              f"(KPA Flex, Comestri, FullStory, Rocket.Chat, Incorta); config in {path}\n",
+              flush=True)
         config = load_config(path)
         finished = asyncio.run(_watch_until_done(config, timeout))
         store = Store(config.database)

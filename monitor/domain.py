@@ -85,6 +85,10 @@ class JobStatus:
     # The provider's own id for the job when it differs from the one asked for
     # (Rocket.Chat's `job: current` learns its operation id at the first poll).
     job_id: str | None = None
+    # Set when the job was replaced by a newer one (Rocket.Chat has a single
+    # current import operation): the job keeps its last state, is marked
+    # superseded and is no longer polled. The other fields are then not a status.
+    superseded_by: str | None = None
     # Free-form provider facts worth keeping and showing (KPA's dataload history).
     details: dict[str, Any] = field(default_factory=dict)
 

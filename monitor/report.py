@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from monitor.store.conditions import ConditionStore, OpenCondition
 from monitor.store.store import Store
 
 
@@ -16,6 +17,8 @@ def _time(moment: datetime | None) -> str | None:
 def status_rows(store: Store) -> list[dict[str, Any]]:
     """Every tracked job (SPEC §5 `status --json`)."""
     rows: list[dict[str, Any]] = []
+    notifications = store.notification_counts_by_job()
+    held = ConditionStore(store.engine).open_by_job()
     for job in store.all_jobs():
         rows.append(
             {
@@ -34,10 +37,33 @@ def status_rows(store: Store) -> list[dict[str, Any]]:
                 "polls": job.polls,
                 "failed_polls": job.failed_polls,
                 "last_failure": job.last_failure,
-                "conditions": [],
+                "conditions": [_condition(c) for c in held.get(job.id, [])],
+                "notifications": notifications.get(job.id) or dict(_NO_NOTIFICATIONS),
             }
         )
     return rows
+
+
+_NO_NOTIFICATIONS = {"sent": 0, "pending": 0, "dead": 0}
+
+
+def _condition(condition: OpenCondition) -> dict[str, Any]:
+    """An open condition: `{kind, since, reason}`."""
+    return {
+        "kind": condition.kind.value,
+        "since": _time(condition.opened_at),
+        "reason": condition.reason,
+    }
+
+
+def notification_summary(rows: list[dict[str, Any]]) -> str:
+    """`notifications: 12 sent, 1 pending, 1 dead (see loadwatch history)`."""
+    totals = dict(_NO_NOTIFICATIONS)
+    for row in rows:
+        for status, count in row.get("notifications", {}).items():
+            totals[status] = totals.get(status, 0) + count
+    text = "notifications: " + ", ".join(f"{count} {status}" for status, count in totals.items())
+    return text + (" (see loadwatch history)" if totals["dead"] else "")
 
 
 def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
@@ -78,7 +104,10 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
 def status_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no jobs tracked yet"
-    header = ("WATCH", "PROVIDER", "JOB", "STATE", "RAW", "PROGRESS", "LAST POLL", "NEXT POLL")
+    header = (
+        *("WATCH", "PROVIDER", "JOB", "STATE", "RAW", "PROGRESS", "LAST POLL", "NEXT POLL"),
+        "CONDITIONS",
+    )
     lines = [
         (
             row["watch"],
@@ -89,10 +118,11 @@ def status_table(rows: list[dict[str, Any]]) -> str:
             f"{row['progress']:.0%}" if row["progress"] is not None else "-",
             row["last_poll"] or "-",
             row["next_poll"] or "-",
+            ",".join(c["kind"] for c in row["conditions"]) or "-",
         )
         for row in rows
     ]
-    return _table(header, lines)
+    return _table(header, lines) + "\n\n" + notification_summary(rows)
 
 
 def history_table(rows: list[dict[str, Any]]) -> str:

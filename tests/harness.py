@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import MetaData, select
 
 from monitor.app import Daemon
+from monitor.clock import Clock
 from monitor.config import Config, load_config
 from monitor.store.store import Store
 
@@ -25,9 +26,9 @@ def write_config(folder: Path, text: str) -> Config:
 
 
 @asynccontextmanager
-async def running(config: Config) -> AsyncIterator[Daemon]:
-    """The daemon running on this loop until the block ends."""
-    daemon = Daemon(config)
+async def running(config: Config, clock: Clock | None = None) -> AsyncIterator[Daemon]:
+    """The daemon running on this loop until the block ends (on `clock` if given)."""
+    daemon = Daemon(config, clock=clock)
     task = asyncio.create_task(daemon.run())
     ready = asyncio.create_task(daemon.ready.wait())
     await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)

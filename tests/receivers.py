@@ -79,13 +79,12 @@ class JsonReceiver(_Inbox[dict[str, Any]]):
         with self._arrived:
             self.requests += 1
             failing = self.requests <= self.fail_first
-        status = 500 if failing else 200
-        request.send_response(status)
-        request.send_header("Content-Length", "0")
-        request.end_headers()
-        if not failing:
+        if not failing:  # recorded before the answer: a sender that saw 200 finds it here
             self.headers.append(dict(request.headers))
             self.add(payload)
+        request.send_response(500 if failing else 200)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
 
     def close(self) -> None:
         self._server.shutdown()

@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("backoff_step", sa.Integer, nullable=False),
         sa.Column("lease_owner", sa.String(100)),
         sa.Column("lease_until", UTC_TIME),
+        sa.Column("retired_at", UTC_TIME),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
         sa.ForeignKeyConstraint(
             ["watch_id"], ["watches.id"], name="fk_jobs_watch_id_watches", ondelete="CASCADE"
@@ -87,19 +88,29 @@ def upgrade() -> None:
     op.create_table(
         "conditions",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("job_pk", sa.Integer, nullable=False),
+        sa.Column("job_pk", sa.Integer),
+        sa.Column("provider", sa.String(200)),
+        sa.Column("parent_id", sa.Integer),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text),
         sa.Column("opened_at", UTC_TIME, nullable=False),
         sa.Column("last_notified_at", UTC_TIME),
         sa.Column("reminders", sa.Integer, nullable=False),
+        sa.Column("sequence", sa.Integer, nullable=False),
         sa.Column("cleared_at", UTC_TIME),
         sa.PrimaryKeyConstraint("id", name="pk_conditions"),
         sa.ForeignKeyConstraint(
             ["job_pk"], ["jobs.id"], name="fk_conditions_job_pk_jobs", ondelete="CASCADE"
         ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"],
+            ["conditions.id"],
+            name="fk_conditions_parent_id_conditions",
+            ondelete="SET NULL",
+        ),
     )
     op.create_index("ix_conditions_job_pk", "conditions", ["job_pk"])
+    op.create_index("ix_conditions_provider", "conditions", ["provider"])
     op.create_table(
         "notifications",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -121,6 +132,7 @@ def upgrade() -> None:
         sa.Column("claimed_until", UTC_TIME),
         sa.Column("sent_at", UTC_TIME),
         sa.Column("last_error", sa.Text),
+        sa.Column("context", sa.JSON),
         sa.PrimaryKeyConstraint("id", name="pk_notifications"),
         sa.ForeignKeyConstraint(
             ["job_pk"], ["jobs.id"], name="fk_notifications_job_pk_jobs", ondelete="SET NULL"

@@ -23,6 +23,7 @@ from pydantic import (
 from monitor.config.types import Duration, parse_duration
 from monitor.domain import Event
 from monitor.notify.console import register_console_scheme
+from monitor.notify.templates import check_template
 from monitor.providers.base import ProviderSettings
 
 _HOUR = 3600.0
@@ -175,6 +176,13 @@ class NotifierSettings(_Settings):
     retry: RetryPolicy = RetryPolicy()
     title: str | None = None  # Jinja2 templates, rendered by the notifier
     body: str | None = None
+
+    @field_validator("title", "body")
+    @classmethod
+    def _template_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_template(value)  # a broken template is a config error, not a surprise later
+        return value
 
 
 class HttpSettings(_Settings):

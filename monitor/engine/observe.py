@@ -28,6 +28,8 @@ def observe_status(
     job: JobRecord, status: JobStatus, now: datetime, policy: PollPolicy, draw: float
 ) -> Observation:
     """A successful poll: record what the provider said and decide what it means."""
+    if status.superseded_by is not None:
+        return observe_superseded(job, status, now)
     state_changed = status.state != job.state
     progress_changed = status.progress is not None and status.progress != job.progress
     changes: dict[str, Any] = {
@@ -100,6 +102,22 @@ def observe_failure(
     delay = backoff_delay(policy, failures - 1, draw)
     changes["next_poll_at"] = now + timedelta(seconds=delay)
     return Observation(changes, next_poll_at=changes["next_poll_at"])
+
+
+def observe_superseded(job: JobRecord, status: JobStatus, now: datetime) -> Observation:
+    """The job was replaced by a newer one (PROVIDERS.md, rocketchat): it keeps
+    its last state, is marked superseded and is no longer polled. No event:
+    the job did not end, it was abandoned for another one."""
+    changes: dict[str, Any] = {
+        "message": status.message or f"superseded by {status.superseded_by}",
+        "details": {**job.details, "superseded_by": status.superseded_by},
+        "last_poll_at": now,
+        "polls": job.polls + 1,
+        "consecutive_failures": 0,
+        "last_failure": None,
+        "next_poll_at": None,
+    }
+    return Observation(changes)
 
 
 def _events_for(before: State, after: State) -> list[Event]:

@@ -44,9 +44,15 @@ class PollScheduler:
         self._running: set[int] = set()
         self._idle = asyncio.Event()
         self._cancelled: set[int] = set()
+        self._tracked: set[int] = set()  # armed or running: the jobs being polled
 
     def start(self) -> None:
         self._scheduler.start()
+
+    @property
+    def running(self) -> bool:
+        """False before start and after stop (for the health check)."""
+        return bool(self._scheduler.running)
 
     async def stop(self, grace: float) -> None:
         """Fire no more polls, give the ones in flight up to `grace` seconds to
@@ -68,6 +74,7 @@ class PollScheduler:
         """Poll `job_pk` at `when` (at once if that has passed). A poll already
         in flight for it is left alone; its own result arms the next one."""
         self._cancelled.discard(job_pk)
+        self._tracked.add(job_pk)
         if job_pk in self._running:
             return
         self._scheduler.add_job(
@@ -80,9 +87,15 @@ class PollScheduler:
         )
 
     def cancel(self, job_pk: int) -> None:
+        """Poll `job_pk` no more; a poll in flight finishes but arms nothing."""
         self._cancelled.add(job_pk)
+        self._tracked.discard(job_pk)
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(_job_id(job_pk))
+
+    def tracked(self) -> set[int]:
+        """The jobs armed or being polled."""
+        return set(self._tracked)
 
     def scheduled(self) -> int:
         return len(self._scheduler.get_jobs()) + len(self._running)
@@ -113,6 +126,8 @@ class PollScheduler:
             self.arm(job_pk, self._clock.now() + timedelta(seconds=_RETRY_AFTER_CRASH))
         elif event.retval is not None:
             self.arm(job_pk, event.retval)
+        else:
+            self._tracked.discard(job_pk)
 
 
 def _job_id(job_pk: int) -> str:

@@ -1,3 +1,5 @@
-"""Notifications: what a message says (messages), sending it to one Apprise URL
-(delivery), the outbox that queues and retries it, and the demo's terminal
-notifier (console)."""
+"""Notifications: events become outbox rows (outbox), worded by default or by
+the notifier's sandboxed templates (messages, templates, formatting), claimed
+and sent one URL at a time (worker, grouping, delivery), tried by hand
+(test: `notify-test`), and printed by the demo's terminal notifier (console).
+halt holds test-only crash hooks."""

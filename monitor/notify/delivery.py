@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 
 import apprise
+from apprise.plugins.custom_form import NotifyForm
+from apprise.plugins.custom_json import NotifyJSON
+from apprise.plugins.custom_xml import NotifyXML
 
 from monitor import __version__
 from monitor.redact import redact
@@ -22,6 +25,11 @@ SEND_TIMEOUT_SECONDS = 60.0
 _MAX_ERROR_CHARS = 200
 _PROBLEM_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+# The IETF draft's name (draft-ietf-httpapi-idempotency-key-header): a receiver
+# that keeps keys can drop the repeat a crash between send and mark may cause.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_WEBHOOKS = (NotifyJSON, NotifyForm, NotifyXML)
 
 _ASSET = apprise.AppriseAsset(
     app_id="loadwatch",
@@ -37,11 +45,17 @@ class DeliveryResult:
     error: str | None = None
 
 
-async def deliver(url: str, title: str, body: str, notify_type: str) -> DeliveryResult:
-    """Send one message to one Apprise URL. Never raises for a delivery problem."""
+async def deliver(
+    url: str, title: str, body: str, notify_type: str, key: str | None = None
+) -> DeliveryResult:
+    """Send one message to one Apprise URL. Never raises for a delivery problem.
+    `key`, the message's idempotency key, also goes as an `Idempotency-Key`
+    header where the service is a plain webhook (json://, form://, xml://)."""
     service = _instantiate(url)
     if service is None:
         return DeliveryResult(ok=False, error="invalid Apprise URL")
+    if key and isinstance(service, _WEBHOOKS):
+        service.headers[IDEMPOTENCY_HEADER] = key
     sender = apprise.Apprise(service, asset=_ASSET)
     try:
         result = await sender.async_notify(

@@ -1,39 +1,44 @@
-"""What a notification says: the facts about an event, the default wording, and
-per-notifier title and body templates rendered in a sandbox (SPEC §2).
+"""What a notification says: the facts about an event (MessageContext), the
+default wording, and the notifier's own templates when it has them (SPEC §2).
 
-A template is config, not code: it sees plain data (never our objects), cannot
-reach Python internals, is size-capped, and a template that breaks falls back
-to the default wording with a logged warning — a typo never costs a message.
+A template that breaks falls back to the default wording with a logged
+warning: a typo never costs a message.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
-
 from monitor.domain import Event
+from monitor.notify.formatting import (
+    ELLIPSIS,
+    format_counts,
+    format_duration,
+    format_percent,
+    one_line,
+    truncate,
+)
+from monitor.notify.templates import describe, render_template
 from monitor.redact import redact
 
 log = logging.getLogger(__name__)
 
-MAX_TEMPLATE_BYTES = 8 * 1024
 MAX_TITLE_CHARS = 250
 MAX_BODY_CHARS = 16 * 1024
-MAX_LISTED = 20  # children, history lines and grouped jobs shown before "… and N more"
+MAX_LISTED = 20  # children and history lines shown before "… and N more"
+MAX_GROUPED = 150  # jobs listed in a grouped message before "… and N more"
 MAX_HISTORY_CHARS = 2000
-ELLIPSIS = "…"
+_GROUP_LINE_CHARS = 160
 
 # Events whose message is about a job that did not end well: they show the
 # failed children and the provider's history.
 _UNSUCCESSFUL = frozenset({Event.PARTIAL, Event.FAILED, Event.CANCELED})
 _SEVERITY = ("info", "success", "warning", "failure")  # least to most severe
+_EVENT_ORDER = [event.value for event in Event]
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class MessageContext:
     finished_at: datetime | None = None
     reason: str | None = None  # why a condition (unreachable, stalled, ...) holds or cleared
     jobs: list[MessageContext] = field(default_factory=list)
-    idempotency_key: str = ""  # "<job-key>:<event>"
+    idempotency_key: str = ""  # "<watch>/<job>:<event>"
 
 
 @dataclass(frozen=True)
@@ -77,26 +82,53 @@ def render(
 ) -> RenderedMessage:
     """The title and body for `context`: from the notifier's templates when it
     has them and they work, else the default wording."""
-    default_title = _one_line(_default_title_for(context))
+    default_title = one_line(_default_title_for(context))
     default_body = _default_body_for(context)
-    variables = _template_variables(context)
+    variables = template_variables(context)
     variables.update(default_title=default_title, default_body=default_body)
-    title = _render_template("title", title_template, variables, MAX_TITLE_CHARS, context)
-    body = _render_template("body", body_template, variables, MAX_BODY_CHARS, context)
+    title = _templated("title", title_template, variables, MAX_TITLE_CHARS, context)
+    body = _templated("body", body_template, variables, MAX_BODY_CHARS, context)
     return RenderedMessage(
-        title=_truncate(redact(_one_line(title or default_title)), MAX_TITLE_CHARS),
-        body=_truncate(redact((body or default_body).rstrip()), MAX_BODY_CHARS),
+        title=truncate(redact(one_line(title or default_title)), MAX_TITLE_CHARS),
+        body=truncate(redact((body or default_body).rstrip()), MAX_BODY_CHARS),
         notify_type=_notify_type_for(context),
     )
 
 
-def check_template(source: str) -> None:
-    """Raise ValueError saying why `source` cannot be a title or body template
-    (for config validation; render() checks again and falls back)."""
+def template_variables(context: MessageContext) -> dict[str, Any]:
+    """The context as plain data (dicts, lists, strings, numbers, datetimes), so
+    a template can read facts but cannot reach our objects' attributes."""
+    variables: dict[str, Any] = {item.name: getattr(context, item.name) for item in fields(context)}
+    variables["counts"] = dict(context.counts)
+    variables["children"] = list(context.children)
+    variables["jobs"] = [template_variables(job) for job in context.jobs]
+    variables["summary"] = _tally(context.jobs) if context.jobs else ""
+    variables["notify_type"] = _notify_type_for(context)
+    return variables
+
+
+def _templated(
+    kind: str, source: str | None, variables: dict[str, Any], limit: int, context: MessageContext
+) -> str | None:
+    """The rendered template, or None (after a warning) when it cannot be used."""
+    if source is None:
+        return None
+    what = context.watch or f"{len(context.jobs)} jobs"
     try:
-        _compile(source)
+        text = render_template(source, variables, limit)
     except Exception as error:
-        raise ValueError(f"invalid template: {_describe(error)}") from None
+        log.warning(
+            "%s template unusable for %s %s, sent the default instead: %s",
+            kind, what, context.event, describe(error),
+        )  # fmt: skip
+        return None
+    if not text.strip():
+        log.warning(
+            "%s template rendered nothing for %s %s, sent the default instead",
+            kind, what, context.event,
+        )  # fmt: skip
+        return None
+    return text
 
 
 def _notify_type_for(context: MessageContext) -> str:
@@ -105,51 +137,58 @@ def _notify_type_for(context: MessageContext) -> str:
     return max(types, key=_SEVERITY.index)
 
 
+# Default wording ---------------------------------------------------------------
+
+
 def _default_title_for(context: MessageContext) -> str:
-    """`hr-nightly failed`; for an unnamed group, `3 jobs: 2 failed, 1 partial`."""
-    if context.jobs and not context.watch:
-        tally = Counter(job.event for job in context.jobs)
-        summary = ", ".join(f"{count} {event}" for event, count in tally.most_common())
-        return f"{len(context.jobs)} jobs: {summary}"
+    """`hr-nightly failed`; for a group `nightly: 37 succeeded, 1 failed`, or
+    `40 jobs: …` when the jobs belong to several watches."""
+    if context.jobs:
+        return f"{context.watch or f'{len(context.jobs)} jobs'}: {_tally(context.jobs)}"
     return f"{context.watch} {context.event}"
 
 
 def _default_body_for(context: MessageContext) -> str:
-    """One known fact per line, ending with the idempotency key."""
-    lines = _fact_lines(context)
-    for job in context.jobs[:MAX_LISTED]:
-        lines += ["", _default_title_for(job)]
-        lines += [f"  {line}" for line in _fact_lines(job) + _key_line(job)]
-    if len(context.jobs) > MAX_LISTED:
-        lines += ["", f"{ELLIPSIS} and {len(context.jobs) - MAX_LISTED} more jobs"]
-    return "\n".join(lines + _key_line(context)).lstrip("\n")
+    """One known fact per line, ending with the idempotency key; for a group,
+    one line per job, the least successful first, each starting with its key."""
+    if context.jobs:
+        return "\n".join(_group_lines(context.jobs))
+    return "\n".join(_fact_lines(context) + _key_line(context))
 
 
-def format_duration(seconds: float) -> str:
-    """`45s`, `4m 12s`, `2h 03m`, `3d 04h`: two units are enough for a person."""
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+def _tally(jobs: list[MessageContext]) -> str:
+    """`37 succeeded, 2 partial, 1 failed`, in the order events are defined."""
+    tally = Counter(job.event for job in jobs)
+    ordered = sorted(tally, key=lambda e: _EVENT_ORDER.index(e) if e in _EVENT_ORDER else 99)
+    return ", ".join(f"{tally[event]} {event}" for event in ordered)
 
 
-def _format_percent(progress: float) -> str:
-    """`87%`; rounded down, so an unfinished job never shows 100%."""
-    return f"{int(progress * 100 + 1e-9)}%"
+def _group_lines(jobs: list[MessageContext]) -> list[str]:
+    ordered = sorted(jobs, key=lambda job: (-_SEVERITY.index(_event_type(job.event)), _key(job)))
+    lines = [_group_line(job) for job in ordered[:MAX_GROUPED]]
+    if len(ordered) > MAX_GROUPED:
+        lines.append(f"{ELLIPSIS} and {len(ordered) - MAX_GROUPED} more jobs")
+    return lines
 
 
-def _format_counts(counts: dict[str, int]) -> str:
-    """`processed 1,200 · errors 3 · total 1,250`."""
-    order = ["processed", "errors", "total"]
-    names = sorted(counts, key=lambda name: order.index(name) if name in order else len(order))
-    return " · ".join(f"{name} {counts[name]:,}" for name in names)
+def _group_line(job: MessageContext) -> str:
+    """`hr-nightly/5804…:failed · error · ran 4m 12s · errors 3 · Row 17: bad date`."""
+    parts = [_key(job)]
+    status = job.raw_status or job.state
+    if status and status != job.event:
+        parts.append(status)
+    if job.duration is not None:
+        parts.append(f"ran {format_duration(job.duration)}")
+    if job.counts.get("errors"):
+        parts.append(f"errors {job.counts['errors']:,}")
+    note = job.reason or job.message
+    if note:
+        parts.append(one_line(note))
+    return truncate(" · ".join(parts), _GROUP_LINE_CHARS)
+
+
+def _key(job: MessageContext) -> str:
+    return job.idempotency_key or f"{job.watch}/{job.job}:{job.event}"
 
 
 def _fact_lines(context: MessageContext) -> list[str]:
@@ -166,9 +205,9 @@ def _fact_lines(context: MessageContext) -> list[str]:
         verb = "ran for" if _is_terminal(context.event) else "running for"
         lines.append(f"{verb}: {format_duration(context.duration)}")
     if context.progress is not None:
-        lines.append(f"progress: {_format_percent(context.progress)}")
+        lines.append(f"progress: {format_percent(context.progress)}")
     if context.counts:
-        lines.append(f"counts: {_format_counts(context.counts)}")
+        lines.append(f"counts: {format_counts(context.counts)}")
     if context.message:
         lines += _fact("message", context.message)
     if context.event in _UNSUCCESSFUL:
@@ -212,7 +251,7 @@ def _history_tail(history: str) -> list[str]:
         size += len(line)
         if size > MAX_HISTORY_CHARS and kept:
             break
-        kept.insert(0, _truncate(line, MAX_HISTORY_CHARS))
+        kept.insert(0, truncate(line, MAX_HISTORY_CHARS))
     dropped = len(lines) - len(kept)
     return ([f"{ELLIPSIS} {dropped} earlier lines"] if dropped else []) + kept
 
@@ -238,107 +277,40 @@ def _event_type(name: str) -> str:
     return event.apprise_type if event is not None else "info"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+# Stored form ---------------------------------------------------------------------
+
+_TIMES = ("started_at", "finished_at")
+_STORED_HISTORY_CHARS = 2 * MAX_HISTORY_CHARS  # more than a message shows
 
 
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - len(ELLIPSIS)] + ELLIPSIS
+def context_to_data(context: MessageContext) -> dict[str, Any]:
+    """The context as JSON-ready data for the outbox row, secrets masked and the
+    history cut to the tail a message can show."""
+    data: dict[str, Any] = {}
+    for item in fields(context):
+        value = getattr(context, item.name)
+        if item.name in _TIMES:
+            value = value.isoformat() if value is not None else None
+        elif item.name == "jobs":
+            value = [context_to_data(job) for job in value]
+        elif item.name == "history" and value:
+            value = redact(value[-_STORED_HISTORY_CHARS:])
+        elif item.name == "children":
+            value = [redact(child) for child in value]
+        elif isinstance(value, str):
+            value = redact(value)
+        data[item.name] = value
+    return data
 
 
-# Templates ------------------------------------------------------------------
-
-
-def _template_variables(context: MessageContext) -> dict[str, Any]:
-    """The context as plain data (dicts, lists, strings, numbers, datetimes), so
-    a template can read facts but cannot reach our objects' attributes."""
-    variables: dict[str, Any] = {item.name: getattr(context, item.name) for item in fields(context)}
-    variables["counts"] = dict(context.counts)
-    variables["children"] = list(context.children)
-    variables["jobs"] = [_template_variables(job) for job in context.jobs]
-    variables["notify_type"] = _notify_type_for(context)
-    return variables
-
-
-def _render_template(
-    kind: str, source: str | None, variables: dict[str, Any], limit: int, context: MessageContext
-) -> str | None:
-    """The rendered template, or None (after a warning) when it cannot be used."""
-    if source is None:
-        return None
-    try:
-        text = _generate(_compile(source), variables, limit)
-    except Exception as error:
-        log.warning(
-            "%s template unusable for %s %s, sent the default instead: %s",
-            kind, context.watch, context.event, _describe(error),
-        )  # fmt: skip
-        return None
-    if not text.strip():
-        log.warning(
-            "%s template rendered nothing for %s %s, sent the default instead",
-            kind, context.watch, context.event,
-        )  # fmt: skip
-        return None
-    return text
-
-
-def _generate(template: Template, variables: dict[str, Any], limit: int) -> str:
-    """Render, stopping as soon as the output passes `limit` characters."""
-    pieces: list[str] = []
-    size = 0
-    for piece in template.generate(variables):
-        pieces.append(piece)
-        size += len(piece)
-        if size > limit:
-            break
-    return "".join(pieces)
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, made loud about the things it refuses."""
-
-    # A template's arithmetic cannot build a giant string or number: Jinja's
-    # sandbox caps range() but not these.
-    intercepted_binops = frozenset({"*", "**"})
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        # By default an unsafe attribute renders as nothing, which would hide
-        # an attempt to escape the sandbox; refusing it makes render() fall back.
-        raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object")
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and abs(_number(left)).bit_length() * _number(right) > 4096:
-            raise SecurityError("number too large")
-        if operator == "*":
-            size = _sequence_size(left) * _number(right) + _sequence_size(right) * _number(left)
-            if size > MAX_BODY_CHARS:
-                raise SecurityError("repetition too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _sequence_size(value: Any) -> int:
-    return len(value) if isinstance(value, str | list | tuple) else 0
-
-
-def _number(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-_environment = _Sandbox(autoescape=False, undefined=ChainableUndefined)
-_environment.filters.update(
-    duration=format_duration, percent=_format_percent, counts=_format_counts
-)
-
-
-@functools.lru_cache(maxsize=256)
-def _compile(source: str) -> Template:
-    size = len(source.encode())
-    if size > MAX_TEMPLATE_BYTES:
-        raise ValueError(f"template is {size} bytes, more than {MAX_TEMPLATE_BYTES}")
-    return _environment.from_string(source)
-
-
-def _describe(error: Exception) -> str:
-    """A short, secret-free account of what went wrong in a template."""
-    return _truncate(redact(_one_line(f"{type(error).__name__}: {error}")), 300)
+def context_from_data(data: dict[str, Any]) -> MessageContext:
+    """The context a row stored; keys this version does not know are ignored."""
+    known = {item.name for item in fields(MessageContext)}
+    values = {name: value for name, value in data.items() if name in known}
+    for name in _TIMES:
+        if values.get(name):
+            values[name] = datetime.fromisoformat(values[name])
+    values["jobs"] = [context_from_data(job) for job in values.get("jobs") or []]
+    values.setdefault("watch", "")
+    values.setdefault("event", "")
+    return MessageContext(**values)

@@ -1,5 +1,11 @@
-"""Turning a job's events into outbox rows: one per (event, notifier URL),
-rendered now so the message says what was true when it happened."""
+"""Turning events into outbox rows: one per (event, notifier URL), worded now
+so the message says what was true when it happened.
+
+The poller (and the engine's condition checks) call `address` and hand the
+rows to `Store.save_poll`, which writes them in the same transaction as the
+poll that caused them: an event is either recorded with its notifications or
+not at all.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from monitor.config import NotifierSettings
 from monitor.domain import Event
 from monitor.notify.delivery import display_url, url_key
-from monitor.notify.messages import MessageContext, render
+from monitor.notify.messages import MessageContext, context_to_data, render
 from monitor.store.records import JobRecord, OutboxEntry
 
 
@@ -65,6 +71,7 @@ def address(
     """Outbox rows for each event the watch subscribes to, for every URL of
     every notifier it names. `occurrence` tells reminders apart in the key."""
     wanted = set(on)
+    names = list(notify)
     entries: list[OutboxEntry] = []
     for event in events:
         if event not in wanted:
@@ -73,25 +80,44 @@ def address(
         dedupe_key = context.idempotency_key
         if occurrence is not None:
             dedupe_key = f"{dedupe_key}:{occurrence}"
-        for name in notify:
-            notifier = notifiers.get(name)
-            if notifier is None:
-                continue
-            message = render(context, notifier.title, notifier.body)
-            for url in notifier.urls:
-                entries.append(
-                    OutboxEntry(
-                        watch=job.watch,
-                        event=event.value,
-                        dedupe_key=dedupe_key,
-                        notifier=name,
-                        url_key=url_key(url),
-                        url_display=display_url(url),
-                        title=message.title,
-                        body=message.body,
-                        notify_type=message.notify_type,
-                    )
-                )
+        entries += address_context(context, dedupe_key, notify=names, notifiers=notifiers)
+    return entries
+
+
+def address_context(
+    context: MessageContext,
+    dedupe_key: str,
+    *,
+    notify: Iterable[str],
+    notifiers: Mapping[str, NotifierSettings],
+) -> list[OutboxEntry]:
+    """Outbox rows for one message, for every URL of every named notifier.
+    For messages that are not about one job's event (e.g. one `unreachable`
+    naming every job of a provider: a context with `jobs`); `dedupe_key` must
+    be stable for that occurrence, as it is what stops a second send."""
+    data = context_to_data(context)
+    entries: list[OutboxEntry] = []
+    for name in dict.fromkeys(notify):  # a notifier named twice still sends once
+        notifier = notifiers.get(name)
+        if notifier is None:
+            continue
+        message = render(context, notifier.title, notifier.body)
+        entries += [
+            OutboxEntry(
+                watch=context.watch,
+                event=context.event,
+                dedupe_key=dedupe_key,
+                notifier=name,
+                url_key=url_key(url),
+                url_display=display_url(url),
+                title=message.title,
+                body=message.body,
+                notify_type=message.notify_type,
+                context=data,
+                delay=notifier.group_wait,
+            )
+            for url in dict.fromkeys(notifier.urls)
+        ]
     return entries
 
 

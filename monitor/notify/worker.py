@@ -1,10 +1,15 @@
-"""The outbox worker: delivers queued notifications one URL at a time.
+"""The outbox worker: claims due notifications and delivers them, each URL on
+its own.
 
-Rows are claimed with a lease, so a worker that dies mid-send leaves them to be
-claimed again when the lease ends (at-least-once: a crash between the send and
-the mark can repeat that one message; nothing is ever lost). A row is marked
-sent only after Apprise confirmed it; a failure is retried with exponential
-backoff until the notifier's `notify_retry_for` runs out, then the row is dead.
+Rows are claimed with a lease, so a worker that dies mid-send leaves them to
+be claimed again when the lease ends: nothing is lost, and a crash between a
+send and its mark can repeat that one message (at-least-once in that window
+only). A row is marked sent only after Apprise confirmed it; a failure is
+retried with exponential backoff until the notifier's `notify_retry_for` runs
+out, then the row is dead, which the log, `history` and `status` all say.
+
+Deliveries run side by side, so a slow or failing URL neither delays nor
+repeats another URL's message.
 """
 
 from __future__ import annotations
@@ -15,16 +20,22 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from monitor.clock import Clock
-from monitor.config import NotifierSettings
-from monitor.notify.delivery import deliver, url_key
-from monitor.store.records import NotificationRecord
+from monitor.config import NotifierSettings, RetryPolicy
+from monitor.notify import halt
+from monitor.notify.delivery import SEND_TIMEOUT_SECONDS, deliver, url_key
+from monitor.notify.formatting import format_duration
+from monitor.notify.grouping import Delivery, group_window, plan_deliveries
 from monitor.store.store import Store
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120.0  # longer than any one Apprise send is allowed to take
+# A claim must outlast the slowest send, or a slow send could be claimed again.
+LEASE_SECONDS = 2 * SEND_TIMEOUT_SECONDS
+PARALLEL_DELIVERIES = 16  # claimed only as fast as they can start: no claim waits out its lease
 _IDLE_CHECK_SECONDS = 5.0  # look for due rows at least this often
-_PARALLEL_SENDS = 8
+_STOP_GRACE_SECONDS = 4.0  # deliveries under way get this long at shutdown
+# For rows whose notifier left the config: the defaults a notifier would have.
+_DEFAULT_RETRY_FOR: float = NotifierSettings.model_fields["notify_retry_for"].default
 
 
 class OutboxWorker:
@@ -39,42 +50,79 @@ class OutboxWorker:
         on_settled: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
-        self._on_settled = on_settled
         self._clock = clock
         self._notifiers = notifiers
         self._owner = owner
+        self._on_settled = on_settled
+        self._lease = halt.lease_seconds(LEASE_SECONDS)
         self._wake = asyncio.Event()
-        self._sends = asyncio.Semaphore(_PARALLEL_SENDS)
+        self._deliveries: dict[asyncio.Task[None], Delivery] = {}
+        self._sending: set[int] = set()  # row ids whose send has begun
 
     def wake(self) -> None:
-        """Something was queued: look now rather than at the next check."""
+        """Something was queued (its transaction committed): look now rather
+        than at the next check."""
+        halt.reached("after-commit")
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
+            self._wake.clear()
             try:
-                delivered = await self.drain_once()
+                started = await self._start_due()
+                idle = 0.0 if started else await self._idle_seconds()
+                if len(self._deliveries) >= PARALLEL_DELIVERIES:
+                    idle = _IDLE_CHECK_SECONDS  # a finished delivery wakes us sooner
             except Exception:  # the database may be away; the loop must survive
                 log.exception("outbox: delivery round failed; retrying")
-                delivered = 0
-            if delivered:
-                continue
-            self._wake.clear()
-            await _wait_any(self._wake, stopping, timeout=await self._idle_seconds())
+                idle = _IDLE_CHECK_SECONDS
+            if idle:
+                await _wait_any(self._wake, stopping, timeout=idle)
+        await self._finish()
 
     async def drain_once(self) -> int:
-        """Deliver every notification due now; returns how many were tried."""
+        """Deliver everything due now and wait for it; returns how many rows
+        were tried. For tests and tools: `run` does this continuously."""
+        started = await self._start_due()
+        await asyncio.gather(*self._deliveries)
+        return started
+
+    async def _start_due(self) -> int:
+        """Claim what can start sending now and start it; returns the rows claimed."""
+        room = PARALLEL_DELIVERIES - len(self._deliveries)
+        if room <= 0 or halt.armed("after-commit"):
+            return 0
+        notifiers = self._notifiers()
         now = self._clock.now()
-        claimed = await asyncio.to_thread(
+        rows = await asyncio.to_thread(
             self._store.claim_notifications,
             self._owner,
             now,
-            now + timedelta(seconds=LEASE_SECONDS),
+            now + timedelta(seconds=self._lease),
+            room,
+            group_window(notifiers),
         )
-        await asyncio.gather(*(self._send(row) for row in claimed))
-        if claimed:
-            self._on_settled()
-        return len(claimed)
+        if rows:
+            halt.reached("after-claim")
+        busy = {row_id for delivery in self._deliveries.values() for row_id in delivery.ids}
+        fresh = [row for row in rows if row.id not in busy]  # ours already, still sending
+        for delivery in plan_deliveries(fresh, notifiers):
+            task = asyncio.create_task(self._deliver(delivery), name=f"deliver {delivery.key}")
+            self._deliveries[task] = delivery
+            task.add_done_callback(self._delivered)
+        return len(fresh)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        delivery = self._deliveries.pop(task)
+        self._sending.difference_update(delivery.ids)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "outbox: delivery of %s failed unexpectedly; it is retried after its lease",
+                delivery.label,
+                exc_info=task.exception(),
+            )
+        self._wake.set()  # room for more, and its retry may be due sooner
+        self._on_settled()
 
     async def _idle_seconds(self) -> float:
         due = await asyncio.to_thread(self._store.next_notification_due)
@@ -83,52 +131,72 @@ class OutboxWorker:
         wait = (due - self._clock.now()).total_seconds()
         return min(max(wait, 0.01), _IDLE_CHECK_SECONDS)
 
-    async def _send(self, row: NotificationRecord) -> None:
-        notifier = self._notifiers().get(row.notifier)
-        url = _find_url(notifier, row.url_key)
-        if notifier is None or url is None:
-            reason = f"notifier '{row.notifier}' no longer has this URL"
-            await asyncio.to_thread(self._store.mark_dead, row.id, self._owner, reason)
-            log.error("notification %s to %s dropped: %s", row.dedupe_key, row.url_display, reason)
+    async def _deliver(self, delivery: Delivery) -> None:
+        notifier = self._notifiers().get(delivery.notifier)
+        url = _find_url(notifier, delivery.url_key)
+        if url is None:
+            error = f"this URL is no longer in notifier '{delivery.notifier}' of the config"
+            await self._retry_or_give_up(delivery, notifier, error)
             return
-        async with self._sends:
-            result = await deliver(url, row.title, row.body, row.notify_type)
-        if result.ok:
-            await asyncio.to_thread(self._store.mark_sent, row.id, self._owner, self._clock.now())
-            log.info(
-                "delivered %s to %s (attempt %d)", row.dedupe_key, row.url_display, row.attempts + 1
-            )
+        self._sending.update(delivery.ids)
+        result = await deliver(
+            url, delivery.title, delivery.body, delivery.notify_type, key=delivery.key
+        )
+        if not result.ok:
+            await self._retry_or_give_up(delivery, notifier, result.error or "delivery failed")
             return
-        await self._retry_or_give_up(row, notifier, result.error or "delivery failed")
+        halt.reached("after-send")
+        await asyncio.to_thread(self._store.mark_sent, delivery.ids, self._clock.now())
+        attempt = max(row.attempts for row in delivery.rows) + 1
+        log.info("delivered %s to %s (attempt %d)", delivery.label, delivery.url_display, attempt)
 
     async def _retry_or_give_up(
-        self, row: NotificationRecord, notifier: NotifierSettings, error: str
+        self, delivery: Delivery, notifier: NotifierSettings | None, error: str
     ) -> None:
+        """Retry after the notifier's backoff; give up on the rows whose
+        `notify_retry_for` would be over by then."""
+        retry = notifier.retry if notifier is not None else RetryPolicy()
+        retry_for = notifier.notify_retry_for if notifier is not None else _DEFAULT_RETRY_FOR
         now = self._clock.now()
-        attempts = row.attempts + 1
-        retry = notifier.retry
+        attempts = max(row.attempts for row in delivery.rows) + 1
         delay = min(retry.initial * retry.factor ** (attempts - 1), retry.max)
-        give_up_at = row.created_at + timedelta(seconds=notifier.notify_retry_for)
         next_attempt = now + timedelta(seconds=delay)
-        if next_attempt > give_up_at:
-            await asyncio.to_thread(self._store.mark_dead, row.id, self._owner, error)
-            log.error(
-                "gave up on %s to %s after %d attempts: %s",
-                row.dedupe_key,
-                row.url_display,
-                attempts,
-                error,
+        expired = [
+            row.id
+            for row in delivery.rows
+            if next_attempt > row.created_at + timedelta(seconds=retry_for)
+        ]
+        alive = [row.id for row in delivery.rows if row.id not in expired]
+        if expired:
+            reason = (
+                f"gave up after {attempts} attempts in {format_duration(retry_for)}"
+                f" (notify_retry_for): {error}"
             )
+            await asyncio.to_thread(self._store.mark_dead, expired, self._owner, reason)
+            log.error("%s to %s is dead: %s", delivery.label, delivery.url_display, reason)
+        if alive:
+            await asyncio.to_thread(self._store.mark_retry, alive, self._owner, error, next_attempt)
+            log.warning(
+                "delivery of %s to %s failed (attempt %d): %s; retrying in %s",
+                delivery.label, delivery.url_display, attempts, error, format_duration(delay),
+            )  # fmt: skip
+
+    async def _finish(self) -> None:
+        """At shutdown: let deliveries under way finish for a moment, then hand
+        back the claims of those that never began sending."""
+        if not self._deliveries:
             return
-        await asyncio.to_thread(self._store.mark_retry, row.id, self._owner, error, next_attempt)
-        log.warning(
-            "delivery of %s to %s failed (attempt %d): %s; retrying in %.1fs",
-            row.dedupe_key,
-            row.url_display,
-            attempts,
-            error,
-            delay,
-        )
+        await asyncio.wait(list(self._deliveries), timeout=_STOP_GRACE_SECONDS)
+        unsent = [
+            row_id
+            for delivery in self._deliveries.values()
+            for row_id in delivery.ids
+            if row_id not in self._sending
+        ]
+        for task in list(self._deliveries):
+            task.cancel()
+        if unsent:
+            await asyncio.to_thread(self._store.release_notifications, unsent, self._owner)
 
 
 def _find_url(notifier: NotifierSettings | None, key: str) -> str | None:

@@ -9,6 +9,7 @@ person can read).
 from __future__ import annotations
 
 import enum
+import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, ClassVar
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.config.types import Duration, Rate
 from monitor.domain import JobStatus
+from monitor.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 class FailureKind(enum.StrEnum):
@@ -53,6 +57,30 @@ class Throttled(Exception):
         self.retry_after = retry_after
 
 
+_REASON_LIMIT = 300
+
+
+def reason_text(text: str) -> str:
+    """`text` made fit for a PollFailure reason: secrets masked, whitespace
+    collapsed to one line, at most 300 characters."""
+    text = redact(" ".join(text.split()))
+    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"
+
+
+def unrecognized_status(
+    provider_type: str, job_id: str, raw_status: str, hint: str = "the mapping needs updating"
+) -> PollFailure:
+    """The failed poll for a status word the mapping does not know. PROVIDERS.md:
+    never a crash; the job keeps its state, the raw word is recorded, and it is
+    logged so the mapping can be fixed."""
+    log.warning("%s job %s: unrecognized status %r; %s", provider_type, job_id, raw_status, hint)
+    return PollFailure(
+        FailureKind.UNRECOGNIZED,
+        f"unrecognized status '{reason_text(raw_status)}'",
+        raw_status=raw_status,
+    )
+
+
 class ProviderSettings(BaseModel):
     """The keys every provider block accepts; each type adds its own."""
 
@@ -77,6 +105,10 @@ class Provider(ABC):
     supports_discovery: ClassVar[bool] = False
 
     def __init__(self, name: str, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+        if not isinstance(settings, self.settings_model):
+            raise TypeError(
+                f"{self.type_name} provider {name} needs {self.settings_model.__name__}"
+            )
         self.name = name
         self.settings = settings
         self.client = client

@@ -23,14 +23,18 @@ import httpx
 
 from monitor import __version__
 from monitor.clock import Clock
-from monitor.providers.base import FailureKind, PollFailure, ProviderSettings, Throttled
-from monitor.redact import redact
+from monitor.providers.base import (
+    FailureKind,
+    PollFailure,
+    ProviderSettings,
+    Throttled,
+    reason_text,
+)
 
 USER_AGENT = f"loadwatch/{__version__}"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 MAX_CONNECT_TIMEOUT = 10.0  # a host that takes longer to accept a connection is down
 
-_REASON_LIMIT = 300
 _ERROR_BODY_LIMIT = 64 * 1024  # an error body larger than this is a page, not a message
 _NUMBER = re.compile(r"\d+(\.\d+)?")
 # X-RateLimit-Reset comes as epoch ms (Rocket.Chat), epoch seconds or delta seconds;
@@ -327,10 +331,3 @@ def _where(exc: httpx.RequestError) -> str:
 
 def _seconds(value: float | None) -> str:
     return "no limit" if value is None else f"{value:g}s"
-
-
-def reason_text(text: str) -> str:
-    """`text` made fit for a PollFailure reason: secrets masked, whitespace
-    collapsed to one line, at most 300 characters."""
-    text = redact(" ".join(text.split()))
-    return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"

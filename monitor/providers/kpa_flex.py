@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NoReturn
 
-import httpx
 from pydantic import Field
 
 from monitor.config.types import Rate
@@ -17,6 +16,7 @@ from monitor.providers.base import (
     Provider,
     ProviderSettings,
     Throttled,
+    unrecognized_status,
 )
 from monitor.providers.http import decode_json, raise_for_http_status, reason_text, request
 
@@ -63,11 +63,6 @@ class KpaFlexProvider(Provider):
     settings_model: ClassVar[type[ProviderSettings]] = KpaFlexSettings
     settings: KpaFlexSettings
 
-    def __init__(self, name: str, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
-        if not isinstance(settings, KpaFlexSettings):
-            raise TypeError(f"kpa_flex provider {name} needs KpaFlexSettings")
-        super().__init__(name, settings, client)
-
     async def poll(self, job_id: str) -> JobStatus:
         return self.parse(await self._dataload_info(job_id), job_id)
 
@@ -111,16 +106,7 @@ class KpaFlexProvider(Provider):
             raise PollFailure(FailureKind.MALFORMED, "malformed payload: no dataload.status")
         state = _STATES.get(raw_status)
         if state is None:
-            log.warning(
-                "kpa_flex job %s: unrecognized dataload.status %r; the mapping needs updating",
-                job_id,
-                raw_status,
-            )
-            raise PollFailure(
-                FailureKind.UNRECOGNIZED,
-                f"unrecognized status '{reason_text(raw_status)}'",
-                raw_status=raw_status,
-            )
+            raise unrecognized_status("kpa_flex", job_id, raw_status)
         # history is free text: keep and show it, never parse it (doc). The
         # message templates show it for failures; it is not also the message.
         history = dataload.get("history")

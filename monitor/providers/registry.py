@@ -16,6 +16,11 @@ ENTRY_POINT_GROUP = "loadwatch.providers"
 
 _BUILTIN = {
     "kpa_flex": "monitor.providers.kpa_flex:KpaFlexProvider",
+    "http_json": "monitor.providers.http_json:HttpJsonProvider",
+    "comestri": "monitor.providers.comestri:ComestriProvider",
+    "fullstory": "monitor.providers.fullstory:FullStoryProvider",
+    "rocketchat": "monitor.providers.rocketchat:RocketChatProvider",
+    "incorta": "monitor.providers.incorta:IncortaProvider",
 }
 
 

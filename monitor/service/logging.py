@@ -9,7 +9,20 @@ from datetime import UTC, datetime
 
 from monitor.redact import RedactingFormatter
 
-_QUIET_LIBRARIES = ("apscheduler", "httpx", "httpcore", "alembic", "apprise", "asyncio")
+# Libraries that narrate their work (connections, file lookups) at debug and info:
+# --log-level debug is for loadwatch's own detail, not theirs.
+_QUIET_LIBRARIES = (
+    "apscheduler",
+    "httpx",
+    "httpcore",
+    "alembic",
+    "apprise",
+    "asyncio",
+    "urllib3",
+    "tzlocal",
+    "aiosmtpd",
+    "paho",
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -173,6 +173,13 @@ class ScriptedJob:
                 self._move_on(now)
             return dict(step.fields)
 
+    def peek(self) -> dict[str, Any]:
+        """The fields a poll would see now, without counting one (for job
+        lists, which show a job without moving it on)."""
+        with self._lock:
+            self._skip_elapsed(self._clock())
+            return dict(self._steps[self._index].fields)
+
     def _skip_elapsed(self, now: float) -> None:
         while not self._at_last_step():
             seconds = self._steps[self._index].seconds

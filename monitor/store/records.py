@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.domain import State
+
+if TYPE_CHECKING:
+    from monitor.store.conditions import ConditionWrite
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,7 @@ class WatchRecord:
     source: str
     settings: dict[str, Any] | None
     active: bool
+    created_at: datetime  # when the watch began (discovery lists jobs created since)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class JobRecord:
     consecutive_failures: int
     last_failure: str | None
     backoff_step: int
+    retired_at: datetime | None = None  # its watch no longer names it: not polled
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ class OutboxEntry:
     title: str
     body: str
     notify_type: str
+    # The message's facts as plain, secret-free data, so a group of rows can be
+    # worded again as one message (notify/grouping.py).
+    context: dict[str, Any] | None = None
+    # Seconds to hold the row before it is due: the notifier's group_wait.
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class NotificationRecord:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    context: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,3 +118,4 @@ class PollWrite:
     job_changes: dict[str, Any]
     transition: TransitionRecord | None = None
     outbox: list[OutboxEntry] = field(default_factory=list)
+    conditions: ConditionWrite | None = None  # conditions opened, reminded, cleared

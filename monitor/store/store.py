@@ -6,21 +6,21 @@ method takes `now` from the caller's clock rather than reading the time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, RowMapping, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.domain import TERMINAL_STATES, State
-from monitor.store import migrate
+from monitor.store import migrate, outbox
+from monitor.store.conditions import write_conditions
 from monitor.store.database import open_engine, writer
 from monitor.store.records import (
     JobRecord,
     NotificationRecord,
-    OutboxEntry,
     PollWrite,
     WatchRecord,
 )
@@ -78,7 +78,7 @@ class Store:
                 if current is not None and current["source"] == "runtime":
                     continue  # a run-time watch of the same name wins; config check warns
                 watch_id = self._upsert_watch(db, spec, "config", current, now)
-                if spec.job is not None:
+                if spec.job is not None and _job_is_new(current, spec.job):
                     _ensure_job(db, watch_id, spec.job, now)
 
     def add_runtime_watch(self, spec: WatchSpec, now: datetime) -> bool:
@@ -88,7 +88,7 @@ class Store:
             if row is not None and row["active"]:
                 return False
             watch_id = self._upsert_watch(db, spec, "runtime", row, now)
-            if spec.job is not None:
+            if spec.job is not None and _job_is_new(row, spec.job):
                 _ensure_job(db, watch_id, spec.job, now)
             return True
 
@@ -127,8 +127,10 @@ class Store:
     # -- jobs -------------------------------------------------------------------
 
     def schedulable_jobs(self) -> list[JobRecord]:
-        """Every job that still needs polling: not terminal, on an active watch."""
-        query = _job_query().where(watches.c.active, jobs.c.state.not_in(_TERMINAL))
+        """Every job that still needs polling: not terminal, not retired, on an active watch."""
+        query = _job_query().where(
+            watches.c.active, jobs.c.state.not_in(_TERMINAL), jobs.c.retired_at.is_(None)
+        )
         with self.engine.connect() as db:
             return [_job_record(row) for row in db.execute(query).mappings()]
 
@@ -162,7 +164,29 @@ class Store:
                         at=t.at,
                     )
                 )
-            return _enqueue(db, job_pk, write.outbox, now)
+            queued = write_conditions(db, write.conditions, now) if write.conditions else 0
+            return queued + outbox.enqueue(db, job_pk, write.outbox, now)
+
+    def add_discovered_jobs(
+        self, watch_id: int, job_ids: Sequence[str], now: datetime
+    ) -> list[int]:
+        """Track each of `job_ids` not yet tracked under the watch, due at once;
+        returns the new jobs' ids. A job already tracked is skipped, also when
+        another instance adds it at the same moment."""
+        if not job_ids:
+            return []
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(jobs)
+            .on_conflict_do_nothing(index_elements=["watch_id", "job_id"])
+            .returning(jobs.c.id)
+        )
+        added: list[int] = []
+        with self._writer.begin() as db:
+            for job_id in job_ids:
+                row = db.execute(statement.values(**new_job_values(watch_id, job_id, now)))
+                added += [int(pk) for (pk,) in row.all()]
+        return added
 
     # -- history ----------------------------------------------------------------
 
@@ -199,78 +223,71 @@ class Store:
             found = db.execute(select(watches.c.id).where(watches.c.name == name)).first()
             return found is not None
 
-    # -- outbox -----------------------------------------------------------------
+    # -- outbox (the queries live in store/outbox.py) ---------------------------
 
     def claim_notifications(
-        self, owner: str, now: datetime, lease_until: datetime, limit: int = 50
+        self,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int = 50,
+        group_windows: Mapping[str, float] | None = None,
     ) -> list[NotificationRecord]:
-        """Take up to `limit` due notifications for delivery by `owner`, until
-        `lease_until`. A claim whose owner died expires and is taken again."""
-        due = (
-            select(notifications.c.id)
-            .where(
-                notifications.c.status == "pending",
-                notifications.c.next_attempt_at <= now,
-                or_(notifications.c.claimed_until.is_(None), notifications.c.claimed_until < now),
-            )
-            .order_by(notifications.c.next_attempt_at, notifications.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        claim = (
-            update(notifications)
-            .where(notifications.c.id.in_(due.scalar_subquery()))
-            .values(claimed_by=owner, claimed_until=lease_until)
-            .returning(*notifications.c)
-        )
-        with self._writer.begin() as db:
-            rows = db.execute(claim).mappings().all()
-        return sorted((_notification_record(row) for row in rows), key=lambda n: n.id)
+        """Lease due notifications to `owner` until `lease_until`; see outbox.claim."""
+        return outbox.claim(self._writer, owner, now, lease_until, group_windows or {}, limit)
 
-    def mark_sent(self, notification_id: int, owner: str, now: datetime) -> None:
-        self._settle(notification_id, owner, status="sent", sent_at=now, last_error=None)
+    def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
+        outbox.mark_sent(self._writer, ids, now)
 
     def mark_retry(
-        self, notification_id: int, owner: str, error: str, next_attempt_at: datetime
+        self, ids: Sequence[int], owner: str, error: str, next_attempt_at: datetime
     ) -> None:
-        self._settle(
-            notification_id,
-            owner,
-            status="pending",
-            last_error=error,
-            next_attempt_at=next_attempt_at,
-        )
+        outbox.mark_retry(self._writer, ids, owner, error, next_attempt_at)
 
-    def mark_dead(self, notification_id: int, owner: str, error: str) -> None:
-        self._settle(notification_id, owner, status="dead", last_error=error)
+    def mark_dead(self, ids: Sequence[int], owner: str, error: str) -> None:
+        outbox.mark_dead(self._writer, ids, owner, error)
 
-    def _settle(self, notification_id: int, owner: str, **values: Any) -> None:
-        with self._writer.begin() as db:
-            db.execute(
-                update(notifications)
-                .where(notifications.c.id == notification_id)
-                .values(
-                    attempts=notifications.c.attempts + 1,
-                    claimed_by=None,
-                    claimed_until=None,
-                    **values,
-                )
-            )
+    def release_notifications(self, ids: Sequence[int], owner: str) -> None:
+        outbox.release(self._writer, ids, owner)
 
     def next_notification_due(self) -> datetime | None:
+        return outbox.next_due(self.engine)
+
+    def notification_counts(self) -> dict[str, int]:
+        """Notifications by status: sent, pending and dead always present."""
+        return outbox.counts(self.engine)
+
+    def notification_counts_by_job(self) -> dict[int, dict[str, int]]:
+        return outbox.counts_by_job(self.engine)
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs of active watches, not retired, are in each state (for
+        metrics and STATUS=)."""
+        query = (
+            select(jobs.c.state, func.count())
+            .join(watches, watches.c.id == jobs.c.watch_id)
+            .where(watches.c.active, jobs.c.retired_at.is_(None))
+            .group_by(jobs.c.state)
+        )
+        with self.engine.connect() as db:
+            return {state: count for state, count in db.execute(query)}
+
+    def oldest_undelivered(self) -> datetime | None:
+        """When the oldest notification still waiting for delivery was queued."""
         with self.engine.connect() as db:
             return db.execute(
-                select(func.min(notifications.c.next_attempt_at)).where(
+                select(func.min(notifications.c.created_at)).where(
                     notifications.c.status == "pending"
                 )
             ).scalar()
 
-    def notification_counts(self) -> dict[str, int]:
-        with self.engine.connect() as db:
-            rows = db.execute(
-                select(notifications.c.status, func.count()).group_by(notifications.c.status)
-            )
-            return {status: count for status, count in rows}
+
+def _job_is_new(row: RowMapping | None, job_id: str) -> bool:
+    """Whether `job_id` is a job the watch in `row` did not name before. A watch whose
+    job is unchanged has its job row already, perhaps renamed by its first poll
+    (`job: current` becomes the Rocket.Chat operation's id): another row would
+    track the same job twice."""
+    return row is None or row["job"] != job_id
 
 
 def _ensure_job(db: Any, watch_id: int, job_id: str, now: datetime) -> None:
@@ -298,39 +315,6 @@ def new_job_values(watch_id: int, job_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _enqueue(db: Any, job_pk: int, entries: Iterable[OutboxEntry], now: datetime) -> int:
-    """Queue notifications; one already queued for the same event and URL is
-    skipped, which is what makes a terminal event go at most once per URL."""
-    rows = [
-        {
-            "job_pk": job_pk,
-            "watch": entry.watch,
-            "event": entry.event,
-            "dedupe_key": entry.dedupe_key,
-            "notifier": entry.notifier,
-            "url_key": entry.url_key,
-            "url_display": entry.url_display,
-            "title": entry.title,
-            "body": entry.body,
-            "notify_type": entry.notify_type,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "next_attempt_at": now,
-        }
-        for entry in entries
-    ]
-    if not rows:
-        return 0
-    dialect_insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        dialect_insert(notifications)
-        .on_conflict_do_nothing(index_elements=["dedupe_key", "url_key"])
-        .returning(notifications.c.id)
-    )
-    return sum(len(db.execute(statement.values(**row)).all()) for row in rows)
-
-
 def _job_query() -> Any:
     return select(jobs, watches.c.name.label("watch"), watches.c.provider).join(
         watches, watches.c.id == jobs.c.watch_id
@@ -347,6 +331,7 @@ def _watch_record(row: RowMapping) -> WatchRecord:
         source=row["source"],
         settings=row["settings"],
         active=bool(row["active"]),
+        created_at=row["created_at"],
     )
 
 

@@ -104,6 +104,9 @@ jobs = Table(
     Column("backoff_step", Integer, nullable=False, default=0),  # n in initial × factor^n
     Column("lease_owner", String(100)),
     Column("lease_until", UTCDateTime),
+    # Set when its watch stopped naming it (the watch's job id was changed): kept
+    # for history, no longer polled.
+    Column("retired_at", UTCDateTime),
     UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
     Index("ix_jobs_next_poll_at", "next_poll_at"),
 )
@@ -126,14 +129,21 @@ conditions = Table(
     "conditions",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("job_pk", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    # A job's condition; or, with `provider` set and no job, a provider's own
+    # (credentials refused: one notice naming every job of the provider).
+    Column("job_pk", Integer, ForeignKey("jobs.id", ondelete="CASCADE")),
+    Column("provider", String(200)),
+    # A job's condition announced by its provider's condition, not by itself.
+    Column("parent_id", Integer, ForeignKey("conditions.id", ondelete="SET NULL")),
     Column("kind", String(16), nullable=False),  # stalled, waiting, overdue, unreachable
     Column("reason", Text),
     Column("opened_at", UTCDateTime, nullable=False),
     Column("last_notified_at", UTCDateTime),
     Column("reminders", Integer, nullable=False, default=0),
+    Column("sequence", Integer, nullable=False, default=1),  # its opening notice's number
     Column("cleared_at", UTCDateTime),
     Index("ix_conditions_job_pk", "job_pk"),
+    Index("ix_conditions_provider", "provider"),
 )
 
 # The outbox: one row per (job, event occurrence, notifier URL), written in the
@@ -161,6 +171,7 @@ notifications = Table(
     Column("claimed_until", UTCDateTime),
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
+    Column("context", JSON),  # the message's facts, secret-free, for grouped messages
     UniqueConstraint("dedupe_key", "url_key", name="uq_notifications_dedupe_key_url_key"),
     Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
 )

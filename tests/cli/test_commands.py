@@ -49,6 +49,7 @@ def write_config(tmp_path: Path, database_url: str, kpa_url: str, receiver_url: 
                 type: kpa_flex
                 base_url: {kpa_url}
                 token: ${{KPA_TOKEN}}
+                max_rps: 1000
             notifiers:
               team:
                 urls: ["{receiver_url}"]
@@ -192,3 +193,11 @@ def test_notify_test_reports_each_url(tmp_path, kpa, json_receiver):
     assert result.stdout.strip().startswith("team json://127.0.0.1:")
     assert result.stdout.strip().endswith(": ok")
     assert json_receiver.messages[0]["title"] == "loadwatch test message"
+
+
+def test_options_may_stand_before_or_after_the_command(tmp_path, kpa, json_receiver):
+    config = write_config(tmp_path, "sqlite:///x.db", kpa.url, json_receiver.url)
+    before = loadwatch("-c", str(config), "check", env={"KPA_TOKEN": TOKEN})
+    after = loadwatch("check", "-c", str(config), env={"KPA_TOKEN": TOKEN})
+    assert before.returncode == 0, before.stderr
+    assert after.returncode == 0, after.stderr

@@ -38,6 +38,7 @@ def kpa_config(tmp_path: Path, database_url: str, kpa: KpaFlexSimulator, receive
             type: kpa_flex
             base_url: {kpa.url}
             token: {TOKEN}
+            max_rps: 1000
         notifiers:
           team:
             urls: ["{receiver_url}"]

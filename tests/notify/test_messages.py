@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from monitor import redact
 from monitor.notify.messages import (
     MAX_BODY_CHARS,
-    MAX_TEMPLATE_BYTES,
     MAX_TITLE_CHARS,
     MessageContext,
-    check_template,
+    context_from_data,
+    context_to_data,
     render,
 )
+from monitor.notify.templates import MAX_TEMPLATE_BYTES, check_template
 
 FAILED = MessageContext(
     watch="hr-nightly",
@@ -109,13 +112,63 @@ def test_idempotency_key_is_the_last_line() -> None:
     )
 
 
-def test_grouped_message_lists_every_job() -> None:
+def test_grouped_title_counts_the_events_of_one_watch() -> None:
+    jobs = [replace(BARE, job=str(n)) for n in range(37)]
+    jobs += [replace(BARE, job=f"p{n}", event="partial") for n in range(2)]
+    jobs += [replace(BARE, job="f1", event="failed")]
+    group = MessageContext(watch="catalog", event="", jobs=jobs)
+    assert render(group).title == "catalog: 37 succeeded, 2 partial, 1 failed"
+
+
+def test_grouped_title_of_several_watches_counts_the_jobs() -> None:
     group = MessageContext(watch="", event="", jobs=[FAILED, BARE])
-    message = render(group)
-    assert message.title == "2 jobs: 1 failed, 1 succeeded"
-    assert message.notify_type == "failure"  # the most severe
-    assert message.body.startswith("hr-nightly failed\n  provider: hr (kpa_flex)")
-    assert "\n\ncatalog succeeded\n  job: 77" in message.body
+    assert render(group).title == "2 jobs: 1 succeeded, 1 failed"
+
+
+def test_grouped_message_takes_the_most_severe_type() -> None:
+    group = MessageContext(watch="", event="", jobs=[BARE, FAILED])
+    assert render(group).notify_type == "failure"
+
+
+def test_grouped_body_has_one_line_per_job_worst_first_with_its_key() -> None:
+    group = MessageContext(watch="", event="", jobs=[BARE, FAILED])
+    assert render(group).body.splitlines() == [
+        "hr-nightly/5804f0f30ef50473af5870c6:failed · error · ran 4m 12s · errors 3"
+        " · Row 17: invalid email",
+        "catalog/77:succeeded",
+    ]
+
+
+def test_grouped_body_lists_a_hundred_jobs() -> None:
+    jobs = [replace(BARE, job=f"job-{n:03d}") for n in range(100)]
+    body = render(MessageContext(watch="catalog", event="", jobs=jobs)).body
+    assert [line.split(":")[0] for line in body.splitlines()] == [
+        f"catalog/job-{n:03d}" for n in range(100)
+    ]
+
+
+def test_grouped_templates_see_the_jobs_and_the_summary() -> None:
+    group = MessageContext(watch="catalog", event="", jobs=[BARE, replace(BARE, job="78")])
+    message = render(
+        group,
+        title_template="{{ watch }}: {{ summary }}",
+        body_template="{% for j in jobs %}{{ j.job }} {{ j.event }}\n{% endfor %}",
+    )
+    assert message.title == "catalog: 2 succeeded"
+    assert message.body == "77 succeeded\n78 succeeded"
+
+
+def test_context_survives_the_round_trip_through_stored_data() -> None:
+    context = replace(FAILED, started_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC))
+    assert context_from_data(json.loads(json.dumps(context_to_data(context)))) == context
+
+
+def test_stored_context_masks_secrets_and_keeps_only_the_history_tail() -> None:
+    redact.add_secret("tok-4f9a8b7c")
+    context = replace(FAILED, message="tok-4f9a8b7c refused", history="x" * 10_000 + "\nlast")
+    data = context_to_data(context)
+    assert "tok-4f9a8b7c" not in json.dumps(data)
+    assert len(data["history"]) < 5000 and data["history"].endswith("last")
 
 
 def test_notifier_templates_replace_the_defaults() -> None:

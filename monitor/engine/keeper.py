@@ -1,0 +1,276 @@
+"""Keeping conditions: after each poll, and between polls when one falls due,
+judge a job's conditions (engine/conditions.py) and turn the verdict into
+condition rows and notifications, written in one transaction.
+
+Refused credentials are kept once per provider: the first job to reach
+`unreachable_after` opens the provider's condition, whose one notice names
+every job of the provider (per notifier: the jobs whose watches notify it);
+the provider's other jobs join it silently, and the first good poll of any of
+them clears it with one `recovered`.
+
+Judgements of one provider's jobs take turns (one lock per provider), so two
+jobs never open the provider's condition twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.clock import Clock
+from monitor.config import WatchSettings
+from monitor.domain import Event
+from monitor.engine.conditions import (
+    AUTO_RUNS,
+    DueBy,
+    PollOutcome,
+    Verdict,
+    due_by,
+    evaluate,
+)
+from monitor.engine.poller import Wiring
+from monitor.notify.messages import MessageContext
+from monitor.notify.outbox import address_context, message_context
+from monitor.store.conditions import (
+    ConditionStore,
+    ConditionWrite,
+    HeldConditions,
+    NewCondition,
+    Notices,
+)
+from monitor.store.records import JobRecord, OutboxEntry
+from monitor.store.store import Store
+
+
+@dataclass
+class Judgement:
+    """What to write for a job's conditions, and when to judge it again."""
+
+    write: ConditionWrite
+    next_check_at: datetime | None
+
+
+class ConditionKeeper:
+    """Judges jobs' conditions for the poller (after a poll) and the sweep (between polls)."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        wiring: Callable[[], Wiring],
+        on_next_check: Callable[[int, datetime | None], None] = lambda job_pk, when: None,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._on_next_check = on_next_check
+        self._on_queued = on_queued
+        self._clock = clock
+        self._wiring = wiring
+        self.conditions = ConditionStore(store.engine)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, provider: str) -> asyncio.Lock:
+        """Held while a job of `provider` is judged and its judgement written."""
+        return self._locks.setdefault(provider, asyncio.Lock())
+
+    def judged(self, job_pk: int, next_check_at: datetime | None) -> None:
+        """A judgement was written: have the job checked again at `next_check_at`."""
+        self._on_next_check(job_pk, next_check_at)
+
+    async def judge(
+        self, job: JobRecord, wiring: Wiring, poll: PollOutcome | None = None
+    ) -> Judgement:
+        """The judgement for `job` as it is now (after the poll being committed,
+        if any). The caller holds `lock(job.provider)` until it is written."""
+        watch = wiring.watches.get(job.watch)
+        provider = wiring.providers.get(job.provider)
+        if watch is None or provider is None:
+            return Judgement(ConditionWrite(), None)
+        now = self._clock.now()
+        held = await asyncio.to_thread(self.conditions.held, job.id, job.provider)
+        due = await self._due(job, watch, wiring)
+        verdict = evaluate(job, held.held, held.notices, watch, now, due=due, poll=poll)
+        notices = _Notices(job, watch, wiring, provider.type_name)
+        write = notices.for_verdict(verdict)
+        next_check = verdict.next_check_at
+        if held.provider_held is not None or any(o.credentials for o in verdict.openings):
+            next_check = await self._provider_part(job, verdict, held, poll, write, notices, now)
+        return Judgement(write, next_check)
+
+    async def check(self, job_pk: int) -> datetime | None:
+        """Judge one job between polls and write the judgement; returns when to
+        check it again (None: no more checks until its next poll)."""
+        job = await asyncio.to_thread(self._store.get_job, job_pk)
+        if job is None or job.state.terminal or job.retired_at is not None:
+            return None
+        async with self.lock(job.provider):
+            judgement = await self.judge(job, self._wiring())
+            if judgement.write:
+                now = self._clock.now()
+                if await asyncio.to_thread(self.conditions.save, judgement.write, now):
+                    self._on_queued()
+        return judgement.next_check_at
+
+    async def plan(self, jobs: Sequence[JobRecord]) -> None:
+        """Have each of `jobs` checked when its conditions could next change:
+        at once when something is due, else at its next check. One query for
+        all their open conditions, so a start with many jobs stays cheap."""
+        wiring, now = self._wiring(), self._clock.now()
+        held = await asyncio.to_thread(self.conditions.open_by_job)
+        for job in jobs:
+            watch = wiring.watches.get(job.watch)
+            if watch is None:
+                continue
+            conditions = held.get(job.id, [])
+            due = await self._due(job, watch, wiring)
+            verdict = evaluate(job, conditions, Notices(), watch, now, due=due)
+            announced = any(condition.parent_id is not None for condition in conditions)
+            urgent = verdict.changed or announced  # the provider's reminders: let check decide
+            self._on_next_check(job.id, now if urgent else verdict.next_check_at)
+
+    async def _due(self, job: JobRecord, watch: WatchSettings, wiring: Wiring) -> DueBy | None:
+        past: list[float] = []
+        if watch.deadline.kind == "auto":
+            past = await asyncio.to_thread(self.conditions.run_durations, job.watch_id, AUTO_RUNS)
+        return due_by(job, watch.deadline, watch.deadline_fallback, wiring.zone, past)
+
+    async def _provider_part(
+        self,
+        job: JobRecord,
+        verdict: Verdict,
+        held: HeldConditions,
+        poll: PollOutcome | None,
+        write: ConditionWrite,
+        notices: _Notices,
+        now: datetime,
+    ) -> datetime | None:
+        """Open, remind or clear the provider's credentials condition; returns
+        the job's next check, moved up to the provider's next reminder."""
+        name, event = job.provider, Event.UNREACHABLE
+        ours = held.provider_held
+        opening = next((o for o in verdict.openings if o.credentials), None)
+        repeat = notices.provider_repeat()
+        if opening is not None and ours is not None:
+            write.opened.append(
+                NewCondition(event, opening.reason, opening.sequence, job.id, parent_id=ours.id)
+            )
+        elif opening is not None:
+            sequence = held.provider_notices.last.get(event, 0) + 1
+            reason = job.last_failure or opening.reason  # the provider's words, not one job's count
+            write.opened.append(NewCondition(event, reason, sequence, provider=name))
+            write.opened.append(
+                NewCondition(event, opening.reason, opening.sequence, job.id, parent_in_write=True)
+            )
+            affected = await self._provider_jobs(job)
+            key = f"provider:{name}:auth:{sequence}"
+            write.outbox += notices.for_provider(event, reason, key, affected)
+            ours = None  # opened now: the next reminder is `repeat` from now
+        elif ours is not None and poll is not None and poll.failure is None:
+            write.cleared.append(ours.id)  # credentials accepted again: one `recovered`
+            affected = await self._provider_jobs(job)
+            key = f"provider:{name}:recovered:{held.provider_notices.recoveries + 1}"
+            reason = f"credentials accepted again (was: {ours.reason})"
+            write.outbox += notices.for_provider(Event.RECOVERED, reason, key, affected)
+            return verdict.next_check_at
+        elif ours is not None and repeat > 0 and now >= ours.last_notified_at + _s(repeat):
+            number = ours.reminders + 1
+            write.reminded.append((ours.id, number))
+            affected = await self._provider_jobs(job)
+            key = f"provider:{name}:auth:{ours.sequence + number}"
+            write.outbox += notices.for_provider(event, ours.reason or "", key, affected)
+            ours = None
+        if repeat <= 0:
+            return verdict.next_check_at
+        reminder = (ours.last_notified_at if ours is not None else now) + _s(repeat)
+        return min(filter(None, [verdict.next_check_at, reminder]))
+
+    async def _provider_jobs(self, job: JobRecord) -> list[JobRecord]:
+        """Every job of the provider still watched, with `job` as it is now."""
+        jobs = await asyncio.to_thread(self._store.schedulable_jobs)
+        found = [j for j in jobs if j.provider == job.provider and j.id != job.id]
+        return sorted([job, *found], key=lambda j: (j.watch, j.job_id))
+
+
+class _Notices:
+    """Wording one job's condition notices into outbox rows."""
+
+    def __init__(self, job: JobRecord, watch: WatchSettings, wiring: Wiring, type_name: str):
+        self.job = job
+        self.watch = watch
+        self.wiring = wiring
+        self.type_name = type_name
+
+    def for_verdict(self, verdict: Verdict) -> ConditionWrite:
+        write = ConditionWrite()
+        for clearing in verdict.clearings:
+            write.cleared.append(clearing.condition.id)
+            if clearing.recovered is not None:
+                kind = clearing.condition.kind.value
+                self._notice(write, Event.RECOVERED, f"no longer {kind}", clearing.recovered)
+        for reminder in verdict.reminders:
+            write.reminded.append((reminder.condition.id, reminder.number))
+            reason = f"{reminder.condition.reason} (reminder {reminder.number})"
+            self._notice(write, reminder.condition.kind, reason, reminder.sequence)
+        for opening in verdict.openings:
+            if opening.credentials:
+                continue  # the provider's condition announces it
+            write.opened.append(
+                NewCondition(opening.kind, opening.reason, opening.sequence, self.job.id)
+            )
+            self._notice(write, opening.kind, opening.reason, opening.sequence)
+        return write
+
+    def _notice(self, write: ConditionWrite, event: Event, reason: str, occurrence: int) -> None:
+        """Notices are numbered (`watch/job:stalled:2`): the message shows the
+        same key the outbox dedupes on."""
+        if event not in self.watch.on:
+            return
+        context = message_context(self.job, event, self.type_name, reason)
+        key = f"{context.idempotency_key}:{occurrence}"
+        context = dataclasses.replace(context, idempotency_key=key)
+        entries = address_context(
+            context, key, notify=self.watch.notify, notifiers=self.wiring.notifiers
+        )
+        write.outbox += [(self.job.id, entry) for entry in entries]
+
+    def for_provider(
+        self, event: Event, reason: str, key: str, affected: list[JobRecord]
+    ) -> list[tuple[int | None, OutboxEntry]]:
+        """One notice per notifier naming the affected jobs whose watches notify it."""
+        groups: dict[str, list[JobRecord]] = {}
+        for job in affected:
+            watch = self.wiring.watches.get(job.watch)
+            if watch is None or event not in watch.on:
+                continue
+            for name in dict.fromkeys(watch.notify):
+                groups.setdefault(name, []).append(job)
+        rows: list[tuple[int | None, OutboxEntry]] = []
+        for name, jobs in groups.items():
+            context = MessageContext(
+                watch=f"provider {self.job.provider}",
+                event=event.value,
+                provider=self.job.provider,
+                provider_type=self.type_name,
+                reason=reason,
+                jobs=[message_context(job, event, self.type_name, reason) for job in jobs],
+                idempotency_key=key,
+            )
+            entries = address_context(context, key, notify=[name], notifiers=self.wiring.notifiers)
+            rows += [(None, entry) for entry in entries]
+        return rows
+
+    def provider_repeat(self) -> float:
+        """The provider's reminder interval: the shortest `repeat` of its watches."""
+        repeats = [
+            watch.repeat
+            for watch in self.wiring.watches.values()
+            if watch.provider == self.job.provider and watch.repeat > 0
+        ]
+        return min(repeats, default=0.0)
+
+
+def _s(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)

@@ -1,0 +1,161 @@
+"""Prometheus metrics for /metrics: what the daemon counts as it polls, and
+what the database says at scrape time.
+
+Each daemon has its own registry (tests run several daemons in one process).
+Counters are kept in memory and start from zero at each start, as Prometheus
+expects; job and outbox figures are read from the database when scraped, a
+few GROUP BY queries, so they agree with `loadwatch status` on every instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.domain import State
+from monitor.providers.base import PollFailure, Throttled
+from monitor.store.store import Store
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Provider answers take from tens of milliseconds to the client's timeout.
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_NOTIFICATION_STATUSES = ("pending", "sent", "dead")
+
+
+class Metrics:
+    """The daemon's metrics, and the hooks that feed them."""
+
+    def __init__(self, store: Store, loop_lag: Callable[[], float]) -> None:
+        self.registry = CollectorRegistry()
+        Info("loadwatch", "The running loadwatch.", registry=self.registry).info(
+            {"version": __version__}
+        )
+        self.polls = Counter(
+            "loadwatch_polls",
+            "Polls of a provider's job-status endpoint, whatever their outcome.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.failed_polls = Counter(
+            "loadwatch_failed_polls",
+            "Polls that failed (each counts toward `unreachable`), by reason.",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.throttle_waits = Counter(
+            "loadwatch_throttle_waits",
+            "Times a provider throttled us (429, rate_limit_exceeded) and we waited.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.throttle_seconds = Counter(
+            "loadwatch_throttle_wait_seconds",
+            "Seconds the provider asked us to wait (Retry-After), summed.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.poll_seconds = Histogram(
+            "loadwatch_poll_duration_seconds",
+            "How long a poll of the provider took.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        lag = Gauge(
+            "loadwatch_event_loop_lag_seconds",
+            "How late the scheduler loop's last heartbeat woke up.",
+            registry=self.registry,
+        )
+        lag.set_function(loop_lag)
+        self.registry.register(DatabaseCollector(store))
+
+    @contextmanager
+    def measure_poll(self, provider: str) -> Iterator[None]:
+        """Count and time one poll of `provider`, reading its outcome from what it raises."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Throttled as throttled:
+            self.throttle_waits.labels(provider).inc()
+            if throttled.retry_after is not None:
+                self.throttle_seconds.labels(provider).inc(max(0.0, throttled.retry_after))
+            raise
+        except PollFailure as failure:
+            self.failed_polls.labels(provider, str(failure.kind)).inc()
+            raise
+        except Exception:
+            self.failed_polls.labels(provider, "provider_error").inc()
+            raise
+        finally:
+            self.polls.labels(provider).inc()
+            self.poll_seconds.labels(provider).observe(time.perf_counter() - started)
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format (collects from the database)."""
+        return generate_latest(self.registry)
+
+
+class DatabaseCollector(Collector):
+    """Jobs by state and the outbox, read from the database at each scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # the figures come from the database; do not query at registration
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "loadwatch_database_up", "Whether the database answered this scrape's queries."
+        )
+        try:
+            jobs = self._store.job_counts()
+            notifications = self._store.notification_counts()
+            oldest = self._store.oldest_undelivered()
+        except Exception as error:  # the scrape still answers, saying the database is away
+            # Debug only: a scrape every 15 s would repeat what the poller already logs.
+            log.debug("metrics: database unreachable: %s", error)
+            up.add_metric([], 0)
+            return [up]
+        up.add_metric([], 1)
+        return [up, _jobs_family(jobs), _notifications_family(notifications), _oldest(oldest)]
+
+
+def _jobs_family(counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "loadwatch_jobs", "Tracked jobs of active watches, by state.", labels=["state"]
+    )
+    for state in State:  # every state, zeros included, so series do not come and go
+        family.add_metric([state.value], counts.get(state.value, 0))
+    return family
+
+
+def _notifications_family(counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "loadwatch_notifications",
+        "Notifications in the outbox, by status (pending, sent, dead).",
+        labels=["status"],
+    )
+    for status in sorted(set(_NOTIFICATION_STATUSES) | set(counts)):
+        family.add_metric([status], counts.get(status, 0))
+    return family
+
+
+def _oldest(queued_at: datetime | None) -> GaugeMetricFamily:
+    age = 0.0 if queued_at is None else (datetime.now(UTC) - queued_at).total_seconds()
+    return GaugeMetricFamily(
+        "loadwatch_outbox_oldest_undelivered_seconds",
+        "Age of the oldest notification not yet delivered (0 when none).",
+        value=max(0.0, age),
+    )

@@ -1,0 +1,182 @@
+"""The outbox worker on a fake clock, a real store and real json:// receivers:
+retries, giving up, grouping, and rows whose URL left the config."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from monitor import report
+from monitor.clock import FakeClock
+from monitor.config import NotifierSettings
+from monitor.domain import Event
+from monitor.notify.worker import OutboxWorker
+from monitor.store.store import Store
+from tests.notify.helpers import START, notifier, queue, track
+from tests.receivers import JsonReceiver
+
+
+def worker(store: Store, clock: FakeClock, notifiers: dict[str, NotifierSettings]) -> OutboxWorker:
+    return OutboxWorker(store, clock, lambda: notifiers, owner="test")
+
+
+async def test_a_failed_delivery_is_retried_with_backoff_and_then_sent_once(store, clock):
+    receiver = JsonReceiver(fail_first=2)
+    try:
+        team = {"team": notifier(receiver.url)}
+        queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+        outbox = worker(store, clock, team)
+        tried = [await outbox.drain_once()]
+        clock.advance(9.9)  # the first retry is due 10s after the failure
+        tried.append(await outbox.drain_once())
+        clock.advance(0.1)
+        tried.append(await outbox.drain_once())
+        clock.advance(20)  # then 20s (initial 10s × factor 2)
+        tried.append(await outbox.drain_once())
+    finally:
+        receiver.close()
+    assert tried == [1, 0, 1, 1]
+    assert receiver.requests == 3 and len(receiver.messages) == 1
+    (row,) = store.notifications_of()
+    assert (row.status, row.attempts, row.last_error) == ("sent", 3, None)
+
+
+async def fail_until_dead(store: Store, clock: FakeClock, outbox: OutboxWorker) -> None:
+    """Try at every retry time until nothing is pending."""
+    while store.notification_counts()["pending"]:
+        await outbox.drain_once()
+        due = store.next_notification_due()
+        if due is not None:
+            clock.advance((due - clock.now()).total_seconds())
+
+
+async def test_a_delivery_failing_for_notify_retry_for_is_dead_and_the_log_says_so(
+    store, clock, caplog
+):
+    receiver = JsonReceiver(fail_first=1_000)
+    try:
+        team = {"team": notifier(receiver.url, notify_retry_for=120)}
+        queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+        with caplog.at_level(logging.ERROR, logger="monitor.notify.worker"):
+            await fail_until_dead(store, clock, worker(store, clock, team))
+    finally:
+        receiver.close()
+    (row,) = store.notifications_of()
+    # Tried at 0s, 10s, 30s and 70s; the next try (70s + 60s) would be past 120s.
+    assert row.status == "dead" and row.attempts == receiver.requests == 4
+    assert clock.now() - START == timedelta(seconds=70)
+    assert "gave up after 4 attempts in 2m 00s (notify_retry_for)" in row.last_error
+    assert "hr/j1:failed to json://127.0.0.1:" in caplog.text and "is dead" in caplog.text
+
+
+async def test_a_dead_notification_shows_in_history_and_in_status_counts(store, clock):
+    receiver = JsonReceiver(fail_first=1_000)
+    try:
+        team = {"team": notifier(receiver.url, notify_retry_for=60)}
+        queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+        await fail_until_dead(store, clock, worker(store, clock, team))
+    finally:
+        receiver.close()
+    (shown,) = [row for row in report.history_rows(store, "hr") if row["kind"] == "notification"]
+    assert shown["status"] == "dead" and "notify_retry_for" in shown["last_error"]
+    (status,) = report.status_rows(store)
+    assert status["notifications"] == {"sent": 0, "pending": 0, "dead": 1}
+    assert report.status_table([status]).endswith(
+        "notifications: 0 sent, 0 pending, 1 dead (see loadwatch history)"
+    )
+
+
+async def test_a_row_whose_url_left_the_config_waits_and_goes_if_the_url_returns(
+    store, clock, json_receiver
+):
+    before = {"team": notifier(json_receiver.url)}
+    queue(store, track(store, "hr", "j1", START), Event.FAILED, before, START)
+    notifiers = {"team": notifier("json://127.0.0.1:9/elsewhere")}
+    outbox = OutboxWorker(store, clock, lambda: notifiers, owner="test")
+    await outbox.drain_once()
+    (row,) = store.notifications_of()
+    assert row.status == "pending" and "no longer in notifier 'team'" in row.last_error
+
+    notifiers = before  # a reload puts the URL back
+    clock.advance(10)
+    await outbox.drain_once()
+    assert store.notifications_of()[0].status == "sent"
+    assert len(json_receiver.messages) == 1
+
+
+async def test_a_row_whose_notifier_left_the_config_is_dead_after_notify_retry_for(store, clock):
+    team = {"team": notifier("json://127.0.0.1:9/gone")}
+    queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+    await fail_until_dead(store, clock, worker(store, clock, {}))
+    (row,) = store.notifications_of()
+    assert row.status == "dead" and "no longer in notifier 'team'" in row.last_error
+    retry_for = NotifierSettings.model_fields["notify_retry_for"].default
+    assert timedelta(seconds=retry_for) - timedelta(minutes=30) < clock.now() - START
+
+
+async def test_the_idempotency_key_travels_as_a_header(store, clock, json_receiver):
+    team = {"team": notifier(json_receiver.url)}
+    queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+    await worker(store, clock, team).drain_once()
+    assert json_receiver.headers[0]["Idempotency-Key"] == "hr/j1:failed"
+    assert json_receiver.messages[0]["message"].endswith("key: hr/j1:failed")
+
+
+async def test_events_within_group_wait_go_as_one_message_per_url(store, clock):
+    first, second = JsonReceiver(), JsonReceiver()
+    try:
+        team = {"team": notifier(first.url, second.url, group_wait=30)}
+        events = [Event.SUCCEEDED, Event.SUCCEEDED, Event.FAILED]
+        for n, event in enumerate(events):
+            queue(store, track(store, "nightly", f"j{n}", START), event, team, START)
+            clock.advance(5)
+        outbox = worker(store, clock, team)
+        early = await outbox.drain_once()
+        clock.advance(30)
+        grouped = await outbox.drain_once()
+    finally:
+        first.close()
+        second.close()
+    assert (early, grouped) == (0, 6)
+    for receiver in (first, second):
+        (message,) = receiver.messages
+        assert message["title"] == "nightly: 2 succeeded, 1 failed"
+        assert message["type"] == "failure"
+        assert message["message"].splitlines()[0].startswith("nightly/j2:failed")
+    assert store.notification_counts() == {"sent": 6, "pending": 0, "dead": 0}
+
+
+async def test_a_grouped_message_that_fails_is_retried_whole_and_sent_once(store, clock):
+    receiver = JsonReceiver(fail_first=1)
+    try:
+        team = {"team": notifier(receiver.url, group_wait=10)}
+        for n in range(3):
+            queue(store, track(store, "nightly", f"j{n}", START), Event.SUCCEEDED, team, START)
+        outbox = worker(store, clock, team)
+        clock.advance(10)
+        await outbox.drain_once()
+        clock.advance(10)
+        await outbox.drain_once()
+    finally:
+        receiver.close()
+    assert receiver.requests == 2 and len(receiver.messages) == 1
+    assert receiver.messages[0]["title"] == "nightly: 3 succeeded"
+    assert {(row.status, row.attempts) for row in store.notifications_of()} == {("sent", 2)}
+
+
+async def test_a_group_of_one_reads_like_a_single_message(store, clock, json_receiver):
+    team = {"team": notifier(json_receiver.url, group_wait=10)}
+    queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+    clock.advance(10)
+    await worker(store, clock, team).drain_once()
+    assert json_receiver.messages[0]["title"] == "hr failed"
+
+
+async def test_grouped_messages_use_the_notifiers_templates(store, clock, json_receiver):
+    title = "{% if jobs %}{{ jobs | length }} loads: {{ summary }}{% else %}{{ watch }}{% endif %}"
+    team = {"team": notifier(json_receiver.url, group_wait=10, title=title)}
+    for n in range(2):
+        queue(store, track(store, "nightly", f"j{n}", START), Event.SUCCEEDED, team, START)
+    clock.advance(10)
+    await worker(store, clock, team).drain_once()
+    assert json_receiver.messages[0]["title"] == "2 loads: 2 succeeded"
