@@ -108,7 +108,10 @@ def evaluate(
         if condition.kind in holding:
             continue
         recovered = None
-        if condition.kind in RECOVERABLE and condition.parent_id is None:
+        # `recovered` closes an alarm the watch's people could have seen: a
+        # condition whose event they do not subscribe to clears silently.
+        announced = condition.kind in policy.on
+        if condition.kind in RECOVERABLE and condition.parent_id is None and announced:
             recoveries += 1
             recovered = recoveries
         verdict.clearings.append(Clearing(condition, recovered))

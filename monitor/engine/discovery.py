@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 from monitor.clock import Clock
 from monitor.config import WatchPolicy
+from monitor.engine.limits import LimiterClosed, ProviderPaused, within
 from monitor.engine.poller import Wiring
 from monitor.providers.base import PollFailure, Throttled
 from monitor.redact import redact
@@ -43,16 +43,12 @@ class Discovery:
         wiring: Callable[[], Wiring],
         arm: Callable[[int, datetime], None],
         on_found: Callable[[], None] = lambda: None,
-        slot: Callable[[str], AbstractAsyncContextManager[object]] = (
-            lambda provider: contextlib.nullcontext()
-        ),
     ) -> None:
         self._store = store
         self._clock = clock
         self._wiring = wiring
         self._arm = arm
         self._on_found = on_found
-        self._slot = slot  # the provider's request budget (engine/limits.py), by provider name
         self._next_due: dict[int, float] = {}  # watch id -> clock.monotonic() when due
         self._warned: set[int] = set()  # watches whose provider is missing, already logged
         self._task: asyncio.Task[None] | None = None
@@ -110,13 +106,25 @@ class Discovery:
                     "watch %s: no provider named %s to discover with", watch.name, watch.provider
                 )
             return []
+        # Listing counts against the provider's budget like a poll, and waits
+        # out a pause the vendor asked for (a walk of many pages is one call).
+        limiter = wiring.limiters.get(provider.name)
         try:
-            async with self._slot(provider.name):
+            async with within(limiter):
                 job_ids = await provider.discover(
                     dict(watch.discover or {}), since=watch.created_at
                 )
+        except ProviderPaused as paused:
+            self._next_due[watch.id] = started + paused.seconds
+            return []
+        except LimiterClosed:  # the provider was reloaded: ask the new one soon
+            self._next_due[watch.id] = started
+            return []
         except Throttled as throttled:
-            wait = max(every, throttled.retry_after or 0.0)
+            paused_for = (
+                limiter.throttled(throttled.retry_after, throttled.reason) if limiter else 0
+            )
+            wait = max(every, throttled.retry_after or 0.0, paused_for)
             self._next_due[watch.id] = started + wait
             log.info(
                 "discovery for %s throttled (%s); next try in %gs",

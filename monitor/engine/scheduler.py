@@ -116,6 +116,11 @@ class PollScheduler:
         job_pk = int(event.job_id.removeprefix("poll:"))
         if job_pk in self._cancelled:
             return
+        if isinstance(event.exception, asyncio.CancelledError):
+            # Stopped mid-poll at shutdown: nothing was committed, and the
+            # schedule in the database polls it again at the next start.
+            log.debug("poll of job %s cancelled at shutdown", job_pk)
+            return
         if event.exception is not None:
             log.error(
                 "poll of job %s crashed: %r; trying again in %.0fs",

@@ -148,6 +148,18 @@ def test_a_change_clears_stalled_with_one_recovered():
     assert tracker.notices == [("stalled", 1), ("recovered", 1)]
 
 
+def test_a_stall_the_watch_does_not_subscribe_to_clears_without_recovered():
+    clock = FakeClock(START)
+    tracker = Tracker(clock, policy(on=["succeeded", "failed", "recovered"]))
+    record = job(clock, state=State.PENDING)
+    tracker.walk(record, hours=3)
+    clock.advance(60)
+    moved = dataclasses.replace(record, state=State.RUNNING, state_changed_at=clock.now())
+    tracker.check(moved, poll=PollOutcome())
+    assert ("recovered", 1) not in tracker.notices
+    assert tracker.open == []
+
+
 def test_a_second_stall_gets_a_notice_number_of_its_own():
     clock = FakeClock(START)
     tracker = Tracker(clock, policy(repeat=0))

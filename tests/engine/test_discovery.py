@@ -13,6 +13,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.config import WatchSettings
 from monitor.engine.discovery import Discovery
+from monitor.engine.limits import ProviderLimiter
 from monitor.engine.poller import Wiring
 from monitor.providers.comestri import ComestriProvider, ComestriSettings
 from monitor.providers.http import make_client
@@ -196,3 +197,26 @@ def test_store_tracks_each_discovered_job_once(store, clock) -> None:
     again = store.add_discovered_jobs(watch.id, ["502", "503"], clock.now())
     assert len(first) == 2 and len(again) == 1
     assert tracked(store) == ["501", "502", "503"]
+
+
+async def test_a_paused_provider_gets_no_list_request_until_the_pause_ends(
+    store, clock, provider, sim
+):
+    settings = WatchSettings(name=WATCH, provider="catalog", discover=FILTERS)
+    limiter = ProviderLimiter("catalog", max_rps=100, max_concurrency=4, clock=clock)
+    limiter.throttled(retry_after=30, reason="HTTP 429")
+    wiring = Wiring(
+        providers={"catalog": provider},
+        watches={WATCH: settings},
+        notifiers={},
+        limiters={"catalog": limiter},
+    )
+    discovery = Discovery(store, clock, lambda: wiring, Armed())
+    add_new_job(sim, clock, "5001")
+
+    assert await discovery.discover_watch(the_watch(store)) == []
+    assert sim.requests == []
+
+    clock.advance(31)
+    assert len(await discovery.discover_watch(the_watch(store))) == 1
+    assert len(sim.requests) >= 1

@@ -56,6 +56,7 @@ def service_config(
                 type: kpa_flex
                 base_url: {kpa.url}
                 token: {KPA_TOKEN}
+                max_rps: 1000
             notifiers:
               team:
                 urls: ["{receiver_url}"]
