@@ -50,30 +50,42 @@ def _kpa(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
         ),
     )
     block = {"type": "kpa_flex", "base_url": sim.url, "token": kpa_flex.DEFAULT_TOKEN}
-    return DemoProvider("hr", block, [
-        {"name": "hr-nightly", "job": "5804f0f30ef50473af5870c6"},
-        {"name": "hr-incidents", "job": "5804f0f30ef50473af5870c7"},
-    ])
+    return DemoProvider(
+        "hr",
+        block,
+        [
+            {"name": "hr-nightly", "job": "5804f0f30ef50473af5870c6"},
+            {"name": "hr-incidents", "job": "5804f0f30ef50473af5870c7"},
+        ],
+    )
 
 
 def _comestri(sim: comestri.ComestriSimulator) -> DemoProvider:
     sim.add_job("4711", comestri.success_script(seconds=STEP))
     sim.add_job("4712", comestri.partial_script(seconds=STEP, errors=3))
     block = {"type": "comestri", "base_url": sim.url, "token": comestri.DEFAULT_TOKEN}
-    return DemoProvider("catalog", block, [
-        {"name": "catalog-products", "job": "4711"},
-        {"name": "catalog-prices", "job": "4712"},
-    ])
+    return DemoProvider(
+        "catalog",
+        block,
+        [
+            {"name": "catalog-products", "job": "4711"},
+            {"name": "catalog-prices", "job": "4712"},
+        ],
+    )
 
 
 def _fullstory(sim: fullstory.FullStorySimulator) -> DemoProvider:
     sim.add_job("batch-events-1", fullstory.success_script(seconds=STEP, imports=1200))
     sim.add_job("batch-events-2", fullstory.partial_script(seconds=STEP, imports=42, errors=2))
     block = {"type": "fullstory", "base_url": sim.url, "api_key": fullstory.DEFAULT_API_KEY}
-    return DemoProvider("analytics", block, [
-        {"name": "events-backfill", "job": "batch-events-1"},
-        {"name": "events-replay", "job": "batch-events-2"},
-    ])
+    return DemoProvider(
+        "analytics",
+        block,
+        [
+            {"name": "events-backfill", "job": "batch-events-1"},
+            {"name": "events-replay", "job": "batch-events-2"},
+        ],
+    )
 
 
 def _rocketchat(sim: rocketchat.RocketChatSimulator) -> DemoProvider:
@@ -83,13 +95,15 @@ def _rocketchat(sim: rocketchat.RocketChatSimulator) -> DemoProvider:
 
     # An import that stops for an admin to pick users and channels, longer than
     # stall_after (so `waiting` is announced), then goes on and finishes.
-    sim.start_operation([
-        stage("importer_new", 0, 0, STEP),
-        stage("importer_preparing_users", 0, 0, STEP),
-        stage("importer_user_selection", 120, 0, STALL_AFTER + 2 * STEP),
-        stage("importer_importing_messages", 120, 60, STEP),
-        stage("importer_done", 120, 120, None),
-    ])
+    sim.start_operation(
+        [
+            stage("importer_new", 0, 0, STEP),
+            stage("importer_preparing_users", 0, 0, STEP),
+            stage("importer_user_selection", 120, 0, STALL_AFTER + 2 * STEP),
+            stage("importer_importing_messages", 120, 60, STEP),
+            stage("importer_done", 120, 120, None),
+        ]
+    )
     block = {
         "type": "rocketchat",
         "base_url": sim.url,
@@ -122,8 +136,13 @@ def _simulated_providers() -> Iterator[list[DemoProvider]]:
         rocketchat.RocketChatSimulator(rate_limit=None) as chat,
         incorta.IncortaSimulator() as warehouse,
     ):
-        yield [_kpa(kpa), _comestri(catalog), _fullstory(analytics), _rocketchat(chat),
-               _incorta(warehouse)]
+        yield [
+            _kpa(kpa),
+            _comestri(catalog),
+            _fullstory(analytics),
+            _rocketchat(chat),
+            _incorta(warehouse),
+        ]
 
 
 def _config(database: Path, providers: list[DemoProvider]) -> dict[str, Any]:
@@ -133,8 +152,16 @@ def _config(database: Path, providers: list[DemoProvider]) -> dict[str, Any]:
             "poll": {"initial": "1s", "factor": 1.5, "max": "2s", "jitter": 0.1},
             "stall_after": f"{STALL_AFTER}s",
             "notify": ["terminal"],
-            "on": ["started", "succeeded", "partial", "failed", "canceled", "waiting",
-                   "unreachable", "recovered"],
+            "on": [
+                "started",
+                "succeeded",
+                "partial",
+                "failed",
+                "canceled",
+                "waiting",
+                "unreachable",
+                "recovered",
+            ],
         },
         "providers": {p.name: p.block for p in providers},
         "notifiers": {"terminal": {"urls": ["console://"]}},
@@ -145,15 +172,20 @@ def _config(database: Path, providers: list[DemoProvider]) -> dict[str, Any]:
 def run_demo(timeout: float = 60.0) -> int:
     """Run the demo until every job has ended and been announced; 0 on success."""
     register_console_scheme()
-    with tempfile.TemporaryDirectory(prefix="loadwatch-demo-") as folder, \
-            _simulated_providers() as providers:
+    with (
+        tempfile.TemporaryDirectory(prefix="loadwatch-demo-") as folder,
+        _simulated_providers() as providers,
+    ):
         path = Path(folder) / "config.yaml"
-        path.write_text(yaml.safe_dump(_config(Path(folder) / "demo.db", providers),
-                                       sort_keys=False))
+        path.write_text(
+            yaml.safe_dump(_config(Path(folder) / "demo.db", providers), sort_keys=False)
+        )
         count = sum(len(p.watches) for p in providers)
-        print(f"loadwatch demo: {count} simulated jobs on {len(providers)} providers "
-              f"(KPA Flex, Comestri, FullStory, Rocket.Chat, Incorta); config in {path}\n",
-              flush=True)
+        print(
+            f"loadwatch demo: {count} simulated jobs on {len(providers)} providers "
+            f"(KPA Flex, Comestri, FullStory, Rocket.Chat, Incorta); config in {path}\n",
+            flush=True,
+        )
         config = load_config(path)
         finished = asyncio.run(_watch_until_done(config, timeout))
         store = Store(config.database)

@@ -10,12 +10,12 @@ woken early when a sooner check is noted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from monitor.aio import wait_any
 from monitor.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ConditionSweep:
             for job_pk in self._take_due():
                 await self._check_one(job_pk)
             self._wake.clear()
-            await _wait_any(self._wake, stopping, self._seconds_to_next())
+            await wait_any(self._wake, stopping, timeout=self._seconds_to_next())
 
     async def _check_one(self, job_pk: int) -> None:
         try:
@@ -92,14 +92,3 @@ class ConditionSweep:
     def _compact(self) -> None:
         self._heap = [(when, job_pk) for job_pk, when in self._due.items()]
         heapq.heapify(self._heap)
-
-
-async def _wait_any(wake: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await waiter

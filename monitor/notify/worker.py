@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from monitor.aio import wait_any
 from monitor.clock import Clock
 from monitor.config import NotifierSettings, RetryPolicy
 from monitor.notify import halt
@@ -77,7 +78,7 @@ class OutboxWorker:
                 log.exception("outbox: delivery round failed; retrying")
                 idle = _IDLE_CHECK_SECONDS
             if idle:
-                await _wait_any(self._wake, stopping, timeout=idle)
+                await wait_any(self._wake, stopping, timeout=idle)
         await self._finish()
 
     async def drain_once(self) -> int:
@@ -203,12 +204,3 @@ def _find_url(notifier: NotifierSettings | None, key: str) -> str | None:
     if notifier is None:
         return None
     return next((url for url in notifier.urls if url_key(url) == key), None)
-
-
-async def _wait_any(wake: asyncio.Event, stopping: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopping.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
