@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import time
 from pathlib import Path
@@ -158,7 +159,15 @@ class WatchSettings(WatchPolicy):
 
 def _check_apprise_url(url: str) -> str:
     register_console_scheme()
-    if apprise.Apprise.instantiate(url) is not None:
+    # Apprise logs its own complaint (with part of the URL); the config error
+    # below says it with the file and line, so keep Apprise quiet here.
+    apprise_log = logging.getLogger("apprise")
+    was_disabled, apprise_log.disabled = apprise_log.disabled, True
+    try:
+        usable = apprise.Apprise.instantiate(url) is not None
+    finally:
+        apprise_log.disabled = was_disabled
+    if usable:
         return url
     # Never echo the URL: it may hold a password or a webhook key.
     scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url)
