@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -26,3 +29,18 @@ def test_upgrade_twice_changes_nothing_the_second_time(database_url):
     store.close()
     assert first == (None, migrate.head_revision())
     assert second == (migrate.head_revision(), migrate.head_revision())
+
+
+# A released revision never changes: databases already at it would keep the
+# old shape. Change the schema with a new revision (alembic revision -m ...).
+RELEASED = {
+    "0001_initial.py": "df68def2c0da317a82070d8080e8b457530eb850e35a7b711cbf96f0a388ce38",
+}
+
+
+def test_released_migrations_are_never_edited():
+    versions = Path(migrate.migrations_dir()) / "versions"
+    for name, digest in RELEASED.items():
+        assert hashlib.sha256((versions / name).read_bytes()).hexdigest() == digest, (
+            f"{name} was edited; add a new revision instead"
+        )
