@@ -23,6 +23,7 @@ from monitor.engine.limits import LimiterClosed, ProviderPaused, within
 from monitor.engine.poller import Wiring
 from monitor.providers.base import PollFailure, Throttled
 from monitor.redact import redact
+from monitor.store.database import unavailable
 from monitor.store.records import WatchRecord
 from monitor.store.store import Store
 
@@ -70,8 +71,11 @@ class Discovery:
         while not stopping.is_set():
             try:
                 wait = await self.discover_due()
-            except Exception:  # the database went away, say: try again later
-                log.exception("discovery round failed; trying again in %.0fs", _RELIST_SECONDS)
+            except Exception as error:  # the database went away, say: try again later
+                if reason := unavailable(error):
+                    log.warning("discovery: database unavailable (%s); retrying", reason)
+                else:
+                    log.exception("discovery round failed; trying again in %.0fs", _RELIST_SECONDS)
                 wait = _RELIST_SECONDS
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), wait)

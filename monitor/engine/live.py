@@ -36,6 +36,7 @@ from monitor.providers.base import Provider, ProviderSettings
 from monitor.providers.http import make_client
 from monitor.providers.registry import provider_class
 from monitor.store.conditions import ConditionStore
+from monitor.store.database import unavailable
 from monitor.store.records import WatchRecord
 from monitor.store.store import Store, WatchSpec
 
@@ -104,8 +105,11 @@ class LiveConfig:
                 if ticks * FILE_CHECK_SECONDS >= RUNTIME_CHECK_SECONDS:
                     ticks = 0
                     await self.pick_up_runtime_watches()
-            except Exception:  # the database may be away; try again at the next tick
-                log.exception("checking for config changes failed")
+            except Exception as error:  # the database may be away; try again at the next tick
+                if reason := unavailable(error):
+                    log.warning("run-time watches: database unavailable (%s); retrying", reason)
+                else:
+                    log.exception("checking for config changes failed")
 
     async def reload(self, trigger: str = "SIGHUP") -> bool:
         """Load the config file again and apply it; False (logged) when refused."""

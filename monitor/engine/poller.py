@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
+
 from monitor.clock import Clock
 from monitor.config import NotifierSettings, WatchSettings
 from monitor.domain import JobStatus, State
@@ -22,6 +24,7 @@ from monitor.engine.observe import Observation, observe_failure, observe_status
 from monitor.notify.outbox import address
 from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
 from monitor.redact import redact
+from monitor.store.database import unavailable
 from monitor.store.records import JobRecord, PollWrite
 from monitor.store.store import Store
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from monitor.engine.keeper import ConditionKeeper
 
 log = logging.getLogger(__name__)
+
+DATABASE_RETRY_SECONDS = 2.0  # a poll that could not reach the database is retried this soon
 
 
 @dataclasses.dataclass
@@ -70,6 +75,21 @@ class Poller:
 
     async def poll(self, job_pk: int) -> datetime | None:
         """Poll one job; returns when to poll it next (None: stop polling it)."""
+        try:
+            return await self._poll(job_pk)
+        except DBAPIError as error:
+            # The database went away (a PostgreSQL restart, say). Nothing of
+            # this poll was committed; the provider still knows the job's
+            # state, so the next poll records what this one saw.
+            log.warning(
+                "database unavailable while polling job %s (%s); trying again in %.0fs",
+                job_pk,
+                unavailable(error),
+                DATABASE_RETRY_SECONDS,
+            )
+            return self._clock.now() + timedelta(seconds=DATABASE_RETRY_SECONDS)
+
+    async def _poll(self, job_pk: int) -> datetime | None:
         job = await asyncio.to_thread(self._store.get_job, job_pk)
         if job is None or job.state.terminal or job.details.get("superseded_by"):
             return None  # over, or replaced by a newer job: nothing more to learn

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from monitor.aio import wait_any
 from monitor.clock import Clock
+from monitor.store.database import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,11 @@ class ConditionSweep:
     async def _check_one(self, job_pk: int) -> None:
         try:
             when = await self._check(job_pk)
-        except Exception:  # the database may be away: try this job again later
-            log.exception("checking conditions of job %s failed", job_pk)
+        except Exception as error:  # the database may be away: try this job again later
+            if reason := unavailable(error):
+                log.warning("conditions: database unavailable (%s); retrying", reason)
+            else:
+                log.exception("checking conditions of job %s failed", job_pk)
             when = self._clock.now() + timedelta(seconds=_RETRY_AFTER_ERROR)
         if job_pk not in self._due:  # a poll may have noted it meanwhile
             self.note(job_pk, when)

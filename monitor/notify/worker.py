@@ -26,6 +26,7 @@ from monitor.notify import halt
 from monitor.notify.delivery import SEND_TIMEOUT_SECONDS, deliver, url_key
 from monitor.notify.formatting import format_duration
 from monitor.notify.grouping import Delivery, group_window, plan_deliveries
+from monitor.store.database import unavailable
 from monitor.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,11 @@ class OutboxWorker:
                 idle = 0.0 if started else await self._idle_seconds()
                 if len(self._deliveries) >= PARALLEL_DELIVERIES:
                     idle = _IDLE_CHECK_SECONDS  # a finished delivery wakes us sooner
-            except Exception:  # the database may be away; the loop must survive
-                log.exception("outbox: delivery round failed; retrying")
+            except Exception as error:  # the database may be away; the loop must survive
+                if reason := unavailable(error):
+                    log.warning("outbox: database unavailable (%s); retrying", reason)
+                else:
+                    log.exception("outbox: delivery round failed; retrying")
                 idle = _IDLE_CHECK_SECONDS
             if idle:
                 await wait_any(self._wake, stopping, timeout=idle)

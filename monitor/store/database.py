@@ -6,8 +6,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
-from monitor.redact import add_secret
+from monitor.redact import add_secret, redact
 
 
 def open_engine(url: str) -> Engine:
@@ -57,3 +58,14 @@ def writer(engine: Engine) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def unavailable(error: BaseException) -> str | None:
+    """A one-line reason when `error` means the database cannot be used right
+    now (gone away, refused, restarting), else None. The daemon's loops log
+    that as a warning and retry, rather than as a crash with a traceback."""
+    if not isinstance(error, DBAPIError):
+        return None
+    cause = error.orig if error.orig is not None else error
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return redact(f"{type(cause).__name__}: {first_line}"[:300])

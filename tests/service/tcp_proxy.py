@@ -14,12 +14,19 @@ class TcpProxy:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self._target = target
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._listen(0)
+
+    def _listen(self, port: int) -> None:
+        self._listener = socket.create_server(("127.0.0.1", port))
+        self.port = int(self._listener.getsockname()[1])
         self._cut = False
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def restore(self) -> None:
+        """Forward again, on the same port: the database is back."""
+        self._listen(self.port)
 
     def _accept(self) -> None:
         while True:

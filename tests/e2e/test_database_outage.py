@@ -1,0 +1,75 @@
+"""SPEC §6: a database that goes away is retried; the daemon does not exit and
+loses no transition. PostgreSQL behind a TCP proxy the test cuts and restores,
+while the shared server keeps running."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from monitor.simulators.base import Step
+from monitor.simulators.kpa_flex import KpaFlexSimulator
+from monitor.store.store import Store
+from tests.harness import FAST_POLL, jobs_ended, running, write_config
+from tests.service.tcp_proxy import TcpProxy
+
+TOKEN = "kpa-outage-token-31d0"
+JOB = "outage-job"
+
+
+def through(proxy: TcpProxy, database_url: str) -> str:
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    return url.render_as_string(hide_password=False)
+
+
+async def test_a_job_that_ends_while_the_database_is_away_is_recorded_and_announced_once(
+    tmp_path, database_url, json_receiver, caplog
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only a database server can go away; SQLite is a local file")
+    server = make_url(database_url)
+    proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
+    with KpaFlexSimulator(token=TOKEN, rate_limit=None) as kpa:
+        running_step = Step({"status": "dataloading", "history": "Loading"}, polls=1)
+        kpa.add_job(JOB, [running_step, Step({"status": "dataloaded", "history": "Loaded"})])
+        config = write_config(
+            tmp_path,
+            f"""
+            database: "{through(proxy, database_url)}"
+            defaults:
+              poll: {FAST_POLL}
+              notify: [team]
+            providers:
+              hr: {{type: kpa_flex, base_url: "{kpa.url}", token: {TOKEN}, max_rps: 1000}}
+            notifiers:
+              team: {{urls: ["{json_receiver.url}"]}}
+            watches:
+              - {{name: hr-nightly, provider: hr, job: "{JOB}"}}
+            """,
+        )
+        job = kpa.job(JOB)
+        async with running(config) as daemon:
+            assert await daemon.wait_until(
+                lambda store: store.all_jobs()[0].state.value == "running", timeout=20
+            )
+            proxy.cut()
+            # The job ends at the vendor (its next answer is `dataloaded`) while
+            # the database is away; the daemon keeps trying and stays up.
+            while not any("database unavailable" in r.message for r in caplog.records):
+                await asyncio.sleep(0.05)  # the daemon runs on this loop meanwhile
+            assert json_receiver.messages == []
+            assert job.step == 1  # the end is still waiting at the vendor
+            proxy.restore()
+            assert await daemon.wait_until(jobs_ended, timeout=30)
+    proxy.cut()
+
+    assert [m["type"] for m in json_receiver.messages] == ["success"]
+    # An outage is a warning to retry on, not a crash with a traceback.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    store = Store(database_url)
+    moves = [(t["from_state"], t["to_state"]) for t in store.transitions_of()]
+    store.close()
+    assert moves == [("unknown", "running"), ("running", "succeeded")]
