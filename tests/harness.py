@@ -49,6 +49,15 @@ def jobs_ended(store: Store) -> bool:
     return bool(jobs) and all(job.state.terminal for job in jobs) and pending == 0
 
 
+def recorded_moves(url: str) -> list[tuple[str, str, str | None]]:
+    """Every recorded transition as (from, to, raw status), oldest first."""
+    store = Store(url)
+    try:
+        return [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
+    finally:
+        store.close()
+
+
 def dump_database(url: str) -> str:
     """Every row of every table, as text: for looking for things that must not be there."""
     store = Store(url)

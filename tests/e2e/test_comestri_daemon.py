@@ -22,7 +22,15 @@ from monitor.simulators.comestri import (
     success_script,
 )
 from monitor.store.store import Store
-from tests.harness import FAST_POLL, FAST_RETRY, dump_database, jobs_ended, running, write_config
+from tests.harness import (
+    FAST_POLL,
+    FAST_RETRY,
+    dump_database,
+    jobs_ended,
+    recorded_moves,
+    running,
+    write_config,
+)
 
 TOKEN = "comestri-e2e-secret-token-8d2c"
 JOB = "102938"
@@ -64,14 +72,6 @@ async def run_to_the_end(config) -> None:
         assert await daemon.wait_until(jobs_ended, timeout=20)
 
 
-def moves(database_url: str) -> list[tuple[str, str, str]]:
-    store = Store(database_url)
-    try:
-        return [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
-    finally:
-        store.close()
-
-
 # --- one job through each outcome ---------------------------------------------------
 
 
@@ -80,7 +80,7 @@ async def test_comestri_success_is_recorded_pending_running_succeeded(
 ):
     comestri.add_job(JOB, success_script())
     await run_to_the_end(job_config(tmp_path, database_url, comestri, json_receiver.url))
-    assert moves(database_url) == [
+    assert recorded_moves(database_url) == [
         ("unknown", "pending", "request_received"),
         ("pending", "running", "processing"),
         ("running", "succeeded", "complete"),

@@ -12,8 +12,7 @@ from sqlalchemy.engine import make_url
 
 from monitor.simulators.base import Step
 from monitor.simulators.kpa_flex import KpaFlexSimulator
-from monitor.store.store import Store
-from tests.harness import FAST_POLL, jobs_ended, running, write_config
+from tests.harness import FAST_POLL, jobs_ended, recorded_moves, running, write_config
 from tests.service.tcp_proxy import TcpProxy
 
 TOKEN = "kpa-outage-token-31d0"
@@ -69,7 +68,5 @@ async def test_a_job_that_ends_while_the_database_is_away_is_recorded_and_announ
     assert [m["type"] for m in json_receiver.messages] == ["success"]
     # An outage is a warning to retry on, not a crash with a traceback.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
-    store = Store(database_url)
-    moves = [(t["from_state"], t["to_state"]) for t in store.transitions_of()]
-    store.close()
+    moves = [(before, after) for before, after, _ in recorded_moves(database_url)]
     assert moves == [("unknown", "running"), ("running", "succeeded")]

@@ -19,7 +19,15 @@ from monitor.simulators.fullstory import (
     success_script,
 )
 from monitor.store.store import Store
-from tests.harness import FAST_POLL, FAST_RETRY, dump_database, jobs_ended, running, write_config
+from tests.harness import (
+    FAST_POLL,
+    FAST_RETRY,
+    dump_database,
+    jobs_ended,
+    recorded_moves,
+    running,
+    write_config,
+)
 
 API_KEY = "fullstory-e2e-secret-key-31b7"
 JOB = "abd123="
@@ -76,9 +84,7 @@ async def test_fullstory_success_is_recorded_running_then_succeeded(
 ):
     fullstory.add_job(JOB, success_script(), kind="users")
     await run_to_the_end(fullstory_config(tmp_path, database_url, fullstory, json_receiver.url))
-    store = Store(database_url)
-    moves = [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
-    store.close()
+    moves = recorded_moves(database_url)
     assert moves == [
         ("unknown", "running", "PROCESSING"),
         ("running", "succeeded", "COMPLETED"),

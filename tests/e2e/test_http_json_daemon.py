@@ -14,7 +14,15 @@ from monitor.config import Config
 from monitor.domain import State
 from monitor.simulators.base import RecordedRequest, Reply, ScriptedJob, Simulator, Step
 from monitor.store.store import Store
-from tests.harness import FAST_POLL, FAST_RETRY, dump_database, jobs_ended, running, write_config
+from tests.harness import (
+    FAST_POLL,
+    FAST_RETRY,
+    dump_database,
+    jobs_ended,
+    recorded_moves,
+    running,
+    write_config,
+)
 
 TOKEN = "airbyte-e2e-secret-token-5d21"
 JOB = "4242"
@@ -116,8 +124,8 @@ async def test_http_json_job_is_recorded_pending_running_succeeded(
     async with running(config) as daemon:
         assert await daemon.wait_until(jobs_ended, timeout=20)
 
+    moves = recorded_moves(database_url)
     store = Store(database_url)
-    moves = [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
     assert moves == [
         ("unknown", "pending", "pending"),
         ("pending", "running", "running"),

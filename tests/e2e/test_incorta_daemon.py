@@ -19,7 +19,15 @@ from monitor.simulators.incorta import (
     success_script,
 )
 from monitor.store.store import Store
-from tests.harness import FAST_POLL, FAST_RETRY, dump_database, jobs_ended, running, write_config
+from tests.harness import (
+    FAST_POLL,
+    FAST_RETRY,
+    dump_database,
+    jobs_ended,
+    recorded_moves,
+    running,
+    write_config,
+)
 
 TOKEN = "incorta-e2e-secret-token-5e0d"
 TENANT = "Acme"
@@ -73,19 +81,11 @@ async def run_plan(tmp_path, database_url, incorta, receiver, script) -> str:
     return execution
 
 
-def moves(database_url: str) -> list[tuple[str, str, str]]:
-    store = Store(database_url)
-    try:
-        return [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
-    finally:
-        store.close()
-
-
 async def test_success_is_recorded_pending_running_succeeded(
     tmp_path, database_url, incorta, json_receiver
 ):
     await run_plan(tmp_path, database_url, incorta, json_receiver.url, success_script())
-    assert moves(database_url) == [
+    assert recorded_moves(database_url) == [
         ("unknown", "pending", "In Queue"),
         ("pending", "running", "In Progress"),
         ("running", "succeeded", "Succeeded"),
@@ -106,7 +106,7 @@ async def test_finished_with_errors_sends_one_partial_warning_naming_the_failed_
     tmp_path, database_url, incorta, json_receiver
 ):
     await run_plan(tmp_path, database_url, incorta, json_receiver.url, partial_script(FAILING))
-    assert moves(database_url)[-1] == ("running", "partial", "Finished with Errors")
+    assert recorded_moves(database_url)[-1] == ("running", "partial", "Finished with Errors")
     (message,) = json_receiver.messages
     assert (message["type"], message["title"]) == ("warning", f"{WATCH} partial")
     assert "Group 1 / OnlineStore / OnlineStore.productmodel: Failed" in message["message"]
@@ -130,7 +130,7 @@ async def test_aborted_plan_sends_one_failure_naming_the_failed_table(
     tmp_path, database_url, incorta, json_receiver
 ):
     await run_plan(tmp_path, database_url, incorta, json_receiver.url, failure_script("Aborted"))
-    assert moves(database_url)[-1] == ("running", "failed", "Aborted")
+    assert recorded_moves(database_url)[-1] == ("running", "failed", "Aborted")
     (message,) = json_receiver.messages
     assert (message["type"], message["title"]) == ("failure", f"{WATCH} failed")
     assert "Group 1 / OnlineStore / OnlineStore.customers: Failed" in message["message"]
@@ -141,7 +141,7 @@ async def test_canceled_plan_sends_one_canceled_warning(
 ):
     script = plan_script(failing=["Sales.orders"], outcome="Canceled")
     await run_plan(tmp_path, database_url, incorta, json_receiver.url, script)
-    assert moves(database_url)[-1] == ("running", "canceled", "Canceled")
+    assert recorded_moves(database_url)[-1] == ("running", "canceled", "Canceled")
     (message,) = json_receiver.messages
     assert (message["type"], message["title"]) == ("warning", f"{WATCH} canceled")
 

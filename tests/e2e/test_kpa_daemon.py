@@ -12,7 +12,15 @@ import pytest
 from monitor.domain import State
 from monitor.simulators.kpa_flex import KpaFlexSimulator, failure_script, success_script
 from monitor.store.store import Store
-from tests.harness import FAST_POLL, FAST_RETRY, dump_database, jobs_ended, running, write_config
+from tests.harness import (
+    FAST_POLL,
+    FAST_RETRY,
+    dump_database,
+    jobs_ended,
+    recorded_moves,
+    running,
+    write_config,
+)
 from tests.receivers import JsonReceiver
 
 TOKEN = "kpa-e2e-secret-token-4f9a"
@@ -64,8 +72,8 @@ async def test_kpa_success_is_recorded_pending_running_succeeded(
     async with running(config) as daemon:
         assert await daemon.wait_until(jobs_ended, timeout=20)
 
+    moves = recorded_moves(database_url)
     store = Store(database_url)
-    moves = [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
     assert moves == [
         ("unknown", "pending", "dataload"),
         ("pending", "running", "dataloading"),

@@ -23,7 +23,15 @@ from monitor.simulators.rocketchat import (
 )
 from monitor.store.records import JobRecord
 from monitor.store.store import Store
-from tests.harness import FAST_POLL, FAST_RETRY, dump_database, jobs_ended, running, write_config
+from tests.harness import (
+    FAST_POLL,
+    FAST_RETRY,
+    dump_database,
+    jobs_ended,
+    recorded_moves,
+    running,
+    write_config,
+)
 
 USER_ID = "rcE2eUserQ8wX3kLm"
 AUTH_TOKEN = "rc-e2e-secret-auth-token-71b3"
@@ -79,14 +87,6 @@ def the_job(database_url: str) -> JobRecord:
         store.close()
 
 
-def moves(database_url: str) -> list[tuple[str, str, str]]:
-    store = Store(database_url)
-    try:
-        return [(t["from_state"], t["to_state"], t["raw_status"]) for t in store.transitions_of()]
-    finally:
-        store.close()
-
-
 async def run_to_the_end(config) -> None:
     async with running(config) as daemon:
         assert await daemon.wait_until(jobs_ended, timeout=20)
@@ -109,7 +109,7 @@ async def test_success_is_recorded_pending_running_succeeded(
 ):
     chat.start_operation(success_script())
     await run_to_the_end(current_config(tmp_path, database_url, chat, json_receiver.url))
-    assert moves(database_url) == [
+    assert recorded_moves(database_url) == [
         ("unknown", "pending", "importer_new"),
         ("pending", "running", "importer_importing_messages"),
         ("running", "succeeded", "importer_done"),
@@ -143,7 +143,7 @@ async def test_import_failed_sends_one_failure_notification(
 ):
     chat.start_operation(failure_script())
     await run_to_the_end(current_config(tmp_path, database_url, chat, json_receiver.url))
-    assert moves(database_url)[-1] == ("running", "failed", "importer_import_failed")
+    assert recorded_moves(database_url)[-1] == ("running", "failed", "importer_import_failed")
     (message,) = json_receiver.messages
     assert (message["type"], message["title"]) == ("failure", f"{WATCH} failed")
     assert "importer_import_failed" in message["message"]
@@ -154,7 +154,7 @@ async def test_cancelled_import_sends_one_canceled_warning_after_waiting(
 ):
     chat.start_operation(cancelled_script())
     await run_to_the_end(current_config(tmp_path, database_url, chat, json_receiver.url))
-    assert moves(database_url) == [
+    assert recorded_moves(database_url) == [
         ("unknown", "pending", "importer_new"),
         ("pending", "waiting", "importer_user_selection"),
         ("waiting", "canceled", "importer_import_cancelled"),
