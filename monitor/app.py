@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from monitor.clock import Clock
 from monitor.config import Config, NotifierSettings
 from monitor.engine.discovery import Discovery
+from monitor.engine.dispatch import Dispatcher
+from monitor.engine.fleet import Fleet, instance_name
 from monitor.engine.keeper import ConditionKeeper
 from monitor.engine.live import LiveConfig
-from monitor.engine.poller import Poller, Wiring
+from monitor.engine.poller import Poller
+from monitor.engine.recorder import Recorder
 from monitor.engine.runtime_watches import WatchRefused
-from monitor.engine.scheduler import PollScheduler
-from monitor.engine.sweep import ConditionSweep
+from monitor.engine.scheduler import Housekeeping
+from monitor.engine.wiring import Wiring
 from monitor.notify.worker import OutboxWorker
 from monitor.service.runtime import ServiceRuntime
+from monitor.store.instances import SqliteLock
+from monitor.store.records import PollWrite
 from monitor.store.store import Store, WatchSpec
 
 log = logging.getLogger(__name__)
@@ -33,45 +36,48 @@ class Daemon:
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = instance_name()
         self.store = Store(config.database)
+        self._sqlite_lock = SqliteLock(config.database)
         self._stopping = asyncio.Event()
         self._background: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Event()
+        self._recording = asyncio.Event()  # set: the recorder stops once it has written all
+        self._recorder_task: asyncio.Task[None] | None = None
         self.outbox = OutboxWorker(
             self.store, self.clock, self._notifiers, self.owner, on_settled=self._changed.set
         )
-        # Conditions (engine/keeper.py), judged after each poll and between polls.
-        self.keeper = ConditionKeeper(
-            self.store,
-            self.clock,
-            lambda: self._wiring,
-            on_next_check=lambda job_pk, when: self.sweep.note(job_pk, when),
-            on_queued=self._queued,
-        )
-        self.sweep = ConditionSweep(self.keeper.check, self.clock)
-        self.poller = Poller(
-            self.store,
-            self.clock,
-            lambda: self._wiring,
-            on_queued=self.outbox.wake,
-            on_commit=self._changed.set,
-            keeper=self.keeper,
-        )
-        self.scheduler = PollScheduler(self.poller.poll, self.clock)
+        # The poll path: claim (dispatch) -> poll and judge (poller, keeper) -> record.
+        self.fleet = Fleet(self.store, self.clock, self.owner, lambda: self._wiring)
+        self.keeper = ConditionKeeper(self.store, self.clock)
+        self.recorder = Recorder(self.store, self.owner, self.clock, self._recorded)
+        self.poller = Poller(self.clock, lambda: self._wiring, self.keeper, self.recorder)
+        self.recorder.on_refused = self._refused
         # The running config (engine/live.py): reload, run-time watches.
         self.live = LiveConfig(
             config,
             self.store,
             self.clock,
-            self.scheduler,
-            self.sweep,
-            self.keeper,
             on_change=self._changed.set,
+            on_due=lambda: self.dispatcher.wake(),
+            others_watch=self.fleet.others_watch,
+            on_applied=self._applied,
+            on_pause=self.fleet.publish_pause,
+        )
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.clock,
+            self.owner,
+            lambda: self._wiring,
+            lambda: self.live.index,
+            self.poller,
+            self.fleet.lease_seconds,
         )
         self.discovery = Discovery(
-            self.store, self.clock, lambda: self._wiring, self.scheduler.arm, self._changed.set
+            self.store, self.clock, lambda: self._wiring, self._found, owner=self.owner
         )
+        self.housekeeping = Housekeeping()
+        self.housekeeping.every(self.fleet.beat_seconds, "heartbeat", self.fleet.beat)
         self.ready = asyncio.Event()
         self.service = ServiceRuntime(self)  # sd_notify, watchdog, metrics, HTTP
         self.poller.measure_poll = self.service.metrics.measure_poll
@@ -88,9 +94,23 @@ class Daemon:
     def _notifiers(self) -> Mapping[str, NotifierSettings]:
         return self._wiring.notifiers
 
-    def _queued(self) -> None:
-        self.outbox.wake()
+    def _recorded(self, writes: Sequence[PollWrite], queued: int) -> None:
+        self.dispatcher.released(writes)
+        if queued:
+            self.outbox.wake()
         self._changed.set()
+
+    def _found(self) -> None:
+        self.dispatcher.wake()
+        self._changed.set()
+
+    async def _refused(self, write: PollWrite, reason: str) -> PollWrite | None:
+        job = self.dispatcher.claimed_job(write.job_pk)
+        return None if job is None else await self.poller.refused(job, reason)
+
+    async def _applied(self, config: Config) -> None:
+        if self.ready.is_set():
+            await self.fleet.rejoin(w.name for w in config.watches)
 
     async def reload(self, trigger: str = "SIGHUP") -> bool:
         """Load the config file again and apply it (SPEC §6); False when it was
@@ -127,16 +147,28 @@ class Daemon:
         return True
 
     async def run(self) -> None:
-        """Run until `stop()`; migrations first, then the schedule from the database."""
+        """Run until `stop()`; migrations first, then join the instances on the database."""
+        self._sqlite_lock.acquire()  # raises DatabaseInUse: one daemon per SQLite file
+        try:
+            await self._run()
+        finally:
+            self._sqlite_lock.release()
+
+    async def _run(self) -> None:
         before, after = await asyncio.to_thread(self.store.upgrade)
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
-        self.scheduler.start()
         await self.live.start()
+        await self.fleet.join(self.live.wiring.watches)
+        self.housekeeping.start()
         self.discovery.start(self._stopping)
         worker = asyncio.create_task(self.outbox.run(self._stopping), name="outbox")
+        # The recorder outlives the polls it records: it stops on its own event.
+        self._recorder_task = asyncio.create_task(
+            self.recorder.run(self._recording), name="recorder"
+        )
         for name, work in (
-            ("conditions", self.sweep.run(self._stopping)),
+            ("dispatch", self.dispatcher.run(self._stopping)),
             ("config-watch", self.live.run(self._stopping, self.reload)),
         ):
             self._background.add(asyncio.create_task(work, name=name))
@@ -144,7 +176,8 @@ class Daemon:
             await self.service.start()  # the HTTP listener, then READY=1 to systemd
             self.ready.set()
             log.info(
-                "loadwatch running: %d watches, %d providers, database %s",
+                "loadwatch running as %s: %d watches, %d providers, database %s",
+                self.owner,
                 len(self.config.watches),
                 len(self.config.providers),
                 _database_label(self.config.database),
@@ -178,12 +211,22 @@ class Daemon:
         await self.service.stop()  # STOPPING=1 first; the listener closes
         await self.discovery.stop()
         self.live.halt()  # polls waiting for their provider's turn give up
-        await self.scheduler.stop(STOP_GRACE_SECONDS)
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.dispatcher.stop(STOP_GRACE_SECONDS)
+        self.housekeeping.stop()
+        self._recording.set()
+        if not await self.recorder.drain(STOP_GRACE_SECONDS):
+            log.warning("polls still being recorded at shutdown; they will be redone")
+        if self._recorder_task is not None:
+            await asyncio.gather(self._recorder_task, return_exceptions=True)
         try:
             await asyncio.wait_for(worker, STOP_GRACE_SECONDS)
         except TimeoutError:
             log.warning("outbox delivery still running at shutdown; it resumes at next start")
+        try:
+            await self.fleet.leave()
+        except Exception as error:  # the database is away: the leases expire on their own
+            log.warning("could not give back job leases at shutdown: %s", error)
         await self.live.close()
         await asyncio.to_thread(self.store.close)
         log.info("stopped")

@@ -49,6 +49,11 @@ def jobs_ended(store: Store) -> bool:
     return bool(jobs) and all(job.state.terminal for job in jobs) and pending == 0
 
 
+def scheduled_polls(store: Store) -> int:
+    """How many jobs have a poll scheduled (the database is the schedule)."""
+    return sum(1 for job in store.all_jobs() if job.next_poll_at is not None)
+
+
 def recorded_moves(url: str) -> list[tuple[str, str, str | None]]:
     """Every recorded transition as (from, to, raw status), oldest first."""
     store = Store(url)

@@ -6,7 +6,9 @@ From there a discovered job is like any other: polled, recorded and announced
 per job. Tracking is idempotent (one row per watch and job id), so a job seen
 on every round, by several instances or again after a restart is tracked once.
 A failed round (provider down, throttled, refused) is logged and tried again at
-the next one; it never stops the daemon.
+the next one; it never stops the daemon. Instances sharing a database take a
+lease on each watch's round (`discover:<watch id>`), so one of them asks the
+vendor per `discover_every`, not each of them.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import timedelta
 
 from monitor.clock import Clock
 from monitor.config import WatchPolicy
 from monitor.engine.limits import LimiterClosed, ProviderPaused, within
-from monitor.engine.poller import Wiring
+from monitor.engine.wiring import Wiring
 from monitor.providers.base import PollFailure, Throttled
 from monitor.redact import redact
 from monitor.store.database import unavailable
+from monitor.store.instances import take_lease
 from monitor.store.records import WatchRecord
 from monitor.store.store import Store
 
@@ -35,21 +38,21 @@ _RELIST_SECONDS = 5.0
 
 
 class Discovery:
-    """Runs discovery rounds until stopped; `arm(job_pk, when)` schedules a poll."""
+    """Runs discovery rounds until stopped; `on_found` hears of new jobs (due at once)."""
 
     def __init__(
         self,
         store: Store,
         clock: Clock,
         wiring: Callable[[], Wiring],
-        arm: Callable[[int, datetime], None],
         on_found: Callable[[], None] = lambda: None,
+        owner: str | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._wiring = wiring
-        self._arm = arm
         self._on_found = on_found
+        self._owner = owner  # takes a lease per round when set
         self._next_due: dict[int, float] = {}  # watch id -> clock.monotonic() when due
         self._warned: set[int] = set()  # watches whose provider is missing, already logged
         self._task: asyncio.Task[None] | None = None
@@ -103,6 +106,8 @@ class Discovery:
         every = _discover_every(watch, wiring)
         self._next_due[watch.id] = started + every
         provider = wiring.providers.get(watch.provider)
+        if watch.name not in wiring.watches and provider is not None:
+            return []  # another instance's watch
         if provider is None:
             if watch.id not in self._warned:
                 self._warned.add(watch.id)
@@ -113,6 +118,8 @@ class Discovery:
         # Listing counts against the provider's budget like a poll, and waits
         # out a pause the vendor asked for (a walk of many pages is one call).
         limiter = wiring.limiters.get(provider.name)
+        if not await self._take_round(watch, every):
+            return []
         try:
             async with within(limiter):
                 job_ids = await provider.discover(
@@ -150,11 +157,18 @@ class Discovery:
         added = await self._track(watch.id, job_ids)
         if added:
             log.info("watch %s: %d new jobs discovered", watch.name, len(added))
-            now = self._clock.now()
-            for job_pk in added:
-                self._arm(job_pk, now)
             self._on_found()
         return added
+
+    async def _take_round(self, watch: WatchRecord, every: float) -> bool:
+        """Whether this instance does this round (another may hold the watch's lease)."""
+        if self._owner is None:
+            return True
+        now = self._clock.now()
+        until = now + timedelta(seconds=every * 0.9)
+        return await asyncio.to_thread(
+            take_lease, self._store.writer, f"discover:{watch.id}", self._owner, now, until
+        )
 
     async def _track(self, watch_id: int, job_ids: Sequence[str]) -> list[int]:
         """Add the jobs; a write the database has started is let finish, even

@@ -8,15 +8,16 @@ every job of the provider (per notifier: the jobs whose watches notify it);
 the provider's other jobs join it silently, and the first good poll of any of
 them clears it with one `recovered`.
 
-Judgements of one provider's jobs take turns (one lock per provider), so two
-jobs never open the provider's condition twice.
+Judgements that involve the provider's condition take turns (one lock per
+provider) and read the conditions afresh, so two jobs never open it twice in
+one instance; every other judgement works from the conditions read with its
+job's claim and takes no lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,17 +32,11 @@ from monitor.engine.conditions import (
     due_by,
     evaluate,
 )
-from monitor.engine.poller import Wiring
+from monitor.engine.wiring import Wiring
 from monitor.notify.messages import MessageContext
 from monitor.notify.outbox import address_context, message_context
-from monitor.store.conditions import (
-    ConditionStore,
-    ConditionWrite,
-    HeldConditions,
-    NewCondition,
-    Notices,
-)
-from monitor.store.records import JobRecord, OutboxEntry
+from monitor.store.conditions import ConditionStore, HeldConditions
+from monitor.store.records import ConditionWrite, JobRecord, NewCondition, OutboxEntry
 from monitor.store.store import Store
 
 
@@ -56,19 +51,9 @@ class Judgement:
 class ConditionKeeper:
     """Judges jobs' conditions for the poller (after a poll) and the sweep (between polls)."""
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        wiring: Callable[[], Wiring],
-        on_next_check: Callable[[int, datetime | None], None] = lambda job_pk, when: None,
-        on_queued: Callable[[], None] = lambda: None,
-    ) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
-        self._on_next_check = on_next_check
-        self._on_queued = on_queued
         self._clock = clock
-        self._wiring = wiring
         self.conditions = ConditionStore(store.engine)
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -76,60 +61,36 @@ class ConditionKeeper:
         """Held while a job of `provider` is judged and its judgement written."""
         return self._locks.setdefault(provider, asyncio.Lock())
 
-    def judged(self, job_pk: int, next_check_at: datetime | None) -> None:
-        """A judgement was written: have the job checked again at `next_check_at`."""
-        self._on_next_check(job_pk, next_check_at)
-
     async def judge(
-        self, job: JobRecord, wiring: Wiring, poll: PollOutcome | None = None
-    ) -> Judgement:
-        """The judgement for `job` as it is now (after the poll being committed,
-        if any). The caller holds `lock(job.provider)` until it is written."""
+        self,
+        job: JobRecord,
+        wiring: Wiring,
+        poll: PollOutcome | None = None,
+        held: HeldConditions | None = None,
+    ) -> Judgement | None:
+        """The judgement for `job` as it is now (after the poll being recorded,
+        if any). With `held` (read at the job's claim) it needs no reads, and
+        returns None when the provider's condition is involved: judge again
+        without `held`, holding `lock(job.provider)` until the write commits."""
         watch = wiring.watches.get(job.watch)
         provider = wiring.providers.get(job.provider)
         if watch is None or provider is None:
             return Judgement(ConditionWrite(), None)
         now = self._clock.now()
-        held = await asyncio.to_thread(self.conditions.held, job.id, job.provider)
+        fresh = held is None
+        if held is None:
+            held = await asyncio.to_thread(self.conditions.held, job.id, job.provider)
         due = await self._due(job, watch, wiring)
         verdict = evaluate(job, held.held, held.notices, watch, now, due=due, poll=poll)
+        involved = held.provider_held is not None or any(o.credentials for o in verdict.openings)
+        if involved and not fresh:
+            return None
         notices = _Notices(job, watch, wiring, provider.type_name)
         write = notices.for_verdict(verdict)
         next_check = verdict.next_check_at
-        if held.provider_held is not None or any(o.credentials for o in verdict.openings):
+        if involved:
             next_check = await self._provider_part(job, verdict, held, poll, write, notices, now)
         return Judgement(write, next_check)
-
-    async def check(self, job_pk: int) -> datetime | None:
-        """Judge one job between polls and write the judgement; returns when to
-        check it again (None: no more checks until its next poll)."""
-        job = await asyncio.to_thread(self._store.get_job, job_pk)
-        if job is None or job.state.terminal or job.retired_at is not None:
-            return None
-        async with self.lock(job.provider):
-            judgement = await self.judge(job, self._wiring())
-            if judgement.write:
-                now = self._clock.now()
-                if await asyncio.to_thread(self.conditions.save, judgement.write, now):
-                    self._on_queued()
-        return judgement.next_check_at
-
-    async def plan(self, jobs: Sequence[JobRecord]) -> None:
-        """Have each of `jobs` checked when its conditions could next change:
-        at once when something is due, else at its next check. One query for
-        all their open conditions, so a start with many jobs stays cheap."""
-        wiring, now = self._wiring(), self._clock.now()
-        held = await asyncio.to_thread(self.conditions.open_by_job)
-        for job in jobs:
-            watch = wiring.watches.get(job.watch)
-            if watch is None:
-                continue
-            conditions = held.get(job.id, [])
-            due = await self._due(job, watch, wiring)
-            verdict = evaluate(job, conditions, Notices(), watch, now, due=due)
-            announced = any(condition.parent_id is not None for condition in conditions)
-            urgent = verdict.changed or announced  # the provider's reminders: let check decide
-            self._on_next_check(job.id, now if urgent else verdict.next_check_at)
 
     async def _due(self, job: JobRecord, watch: WatchSettings, wiring: Wiring) -> DueBy | None:
         past: list[float] = []

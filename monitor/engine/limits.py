@@ -9,6 +9,12 @@ slot pauses the provider: for the vendor's Retry-After (clamped), or, when it
 gave no time, for the provider's own exponential backoff. Throttling is not a
 failed poll: the caller just tries again when the pause ends.
 
+Several instances on one PostgreSQL split each provider's budget: with n
+alive, each starts at most max_rps/n calls a second and holds at most
+max_concurrency/n (at least one) in flight (`set_share`). A vendor's pause is
+shared through the database (engine/fleet.py): `on_pause` publishes one, and
+`pause_until` applies another instance's.
+
 Time is read from the Clock's monotonic counter, so tests drive the limiter
 with a FakeClock; the waits are asyncio's (replaceable in tests too).
 """
@@ -80,8 +86,9 @@ class ProviderLimiter:
         self._clock = clock
         # A microsecond over 1/max_rps, so float rounding can never fit one
         # call too many into a second.
+        self._instances = 1
         self._interval = 1.0 / max_rps + 1e-6
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self._slots = _Slots(max_concurrency)
         self._pacing = asyncio.Lock()  # FIFO: calls start in the order they asked
         self._next_start = -math.inf  # monotonic time the next call may start
         self._paused_until = -math.inf
@@ -91,6 +98,24 @@ class ProviderLimiter:
         self.in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Called with (seconds, reason) when the vendor pauses us (engine/fleet.py).
+        self.on_pause: Callable[[float, str], None] = lambda seconds, reason: None
+
+    def set_share(self, instances: int) -> None:
+        """Take a 1/`instances` share of the provider's budget."""
+        self._instances = max(1, instances)
+        self._interval = self._instances / self.max_rps + 1e-6
+        self._slots.resize(self.share_concurrency())
+
+    def share_rps(self) -> float:
+        return self.max_rps / self._instances
+
+    def share_concurrency(self) -> int:
+        return max(1, self.max_concurrency // self._instances)
+
+    def pause_until(self, seconds: float) -> None:
+        """Another instance was asked to pause: pause for `seconds` too."""
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -131,6 +156,7 @@ class ProviderLimiter:
                 seconds,
             )
         self._paused_until = max(self._paused_until, now + seconds)
+        self.on_pause(self._paused_until - now, reason)
         log.info(
             "provider %s throttled us (%s); no request to it for %.0fs",
             self.provider,
@@ -180,6 +206,30 @@ class ProviderLimiter:
     async def _sleep_unless_closed(self, seconds: float) -> None:
         with suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
+
+
+class _Slots:
+    """A semaphore whose size can change while calls hold it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._used = 0
+        self._changed = asyncio.Condition()
+
+    def resize(self, size: int) -> None:
+        """Waiters see a larger size at the next release (a call is in flight
+        whenever one waits, so there always is one)."""
+        self._size = size
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._used < self._size)
+            self._used += 1
+
+    async def __aexit__(self, *_: object) -> None:
+        async with self._changed:
+            self._used -= 1
+            self._changed.notify(max(1, self._size - self._used))
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -22,19 +23,17 @@ from monitor.clock import Clock
 from monitor.config import Config, ConfigError, WatchSettings, load_config
 from monitor.config.watcher import ConfigFileWatcher
 from monitor.engine.conditions import zone_named
-from monitor.engine.keeper import ConditionKeeper
 from monitor.engine.limits import ProviderLimiter
-from monitor.engine.poller import Wiring
 from monitor.engine.runtime_watches import (
     add_runtime_watch,
     remove_runtime_watch,
     runtime_settings,
 )
-from monitor.engine.scheduler import PollScheduler
-from monitor.engine.sweep import ConditionSweep
+from monitor.engine.wiring import WatchIndex, Wiring
 from monitor.providers.base import Provider, ProviderSettings
 from monitor.providers.http import make_client
 from monitor.providers.registry import provider_class
+from monitor.store import claims
 from monitor.store.conditions import ConditionStore
 from monitor.store.database import unavailable
 from monitor.store.records import WatchRecord
@@ -60,19 +59,22 @@ class LiveConfig:
         config: Config,
         store: Store,
         clock: Clock,
-        scheduler: PollScheduler,
-        sweep: ConditionSweep,
-        keeper: ConditionKeeper,
         on_change: Callable[[], None] = lambda: None,
+        on_due: Callable[[], None] = lambda: None,
+        others_watch: Callable[[], Awaitable[frozenset[str]]] | None = None,
+        on_applied: Callable[[Config], Awaitable[None]] | None = None,
+        on_pause: Callable[[str, float, str], None] = lambda provider, seconds, reason: None,
     ) -> None:
         self.config = config
         self.wiring = Wiring(providers={}, watches={}, notifiers={})
+        self.index = WatchIndex(names={}, foreign={})
         self._store = store
         self._clock = clock
-        self._scheduler = scheduler
-        self._sweep = sweep
-        self._keeper = keeper
         self._on_change = on_change
+        self._on_due = on_due  # jobs were made due: claim now
+        self._others_watch = others_watch  # watch names other live instances run
+        self._on_applied = on_applied  # a new config is running (tell the fleet)
+        self._on_pause = on_pause  # a vendor paused a provider (share it)
         self._conditions = ConditionStore(store.engine)
         self._runtime: dict[str, WatchRecord] = {}
         self._lock = asyncio.Lock()
@@ -82,7 +84,7 @@ class LiveConfig:
         self.refusals = 0  # refused: the file did not validate
 
     async def start(self) -> None:
-        """Apply the config the daemon started with; arm every job to poll."""
+        """Apply the config the daemon started with."""
         async with self._lock:
             await self._apply(self.config, "start")
 
@@ -168,7 +170,8 @@ class LiveConfig:
         records = await asyncio.to_thread(self._store.active_watches)
         runtime = {r.name: r for r in records if r.source == "runtime"}
         now = self._clock.now()
-        await asyncio.to_thread(self._sync_database, config, runtime, now)
+        keep = await self._others_watch() if self._others_watch is not None else frozenset()
+        await asyncio.to_thread(self._sync_database, config, runtime, now, keep)
         watches = self._watches(config, runtime)
         self.wiring = Wiring(
             providers=providers,
@@ -180,21 +183,29 @@ class LiveConfig:
         self.config, self._runtime = config, runtime
         for provider in retired:
             self._retire(provider, old.limiters.get(provider.name))
-        changed = {name for name, w in watches.items() if _poll_changed(old.watches.get(name), w)}
+        changed = {name for name, w in watches.items() if _changed(old.watches.get(name), w)}
         await self._schedule(changed, everything=trigger == "start")
+        if self._on_applied is not None:
+            await self._on_applied(config)
         if trigger != "start":
             self.reloads += 1
             _log_changes(trigger, old, self.wiring, retired)
         self._on_change()
 
-    def _sync_database(self, config: Config, runtime: Mapping[str, WatchRecord], now: datetime):
+    def _sync_database(
+        self,
+        config: Config,
+        runtime: Mapping[str, WatchRecord],
+        now: datetime,
+        keep: frozenset[str],
+    ) -> None:
         named = [(w.name, w.job) for w in config.watches if w.job and w.name not in runtime]
         self._conditions.retire_replaced_jobs(named, now)
         specs = [
             WatchSpec(name=w.name, provider=w.provider, job=w.job, discover=w.discover)
             for w in config.watches
         ]
-        self._store.sync_config_watches(specs, now)
+        self._store.sync_config_watches(specs, now, keep=keep)
         self._conditions.clear_unwatched(now)
 
     def _providers(
@@ -217,6 +228,7 @@ class LiveConfig:
             )
             if name in old.limiters:
                 limiters[name].carry_pause_from(old.limiters[name])
+            limiters[name].on_pause = functools.partial(self._on_pause, name)
         retired = [p for name, p in old.providers.items() if providers.get(name) is not p]
         return providers, limiters, retired
 
@@ -231,26 +243,22 @@ class LiveConfig:
         return watches
 
     async def _schedule(self, changed: set[str], *, everything: bool) -> None:
-        """Poll every job that should be polled, and no other; jobs of watches
-        whose poll settings changed are polled at once, under the new ones."""
-        jobs = await asyncio.to_thread(self._store.schedulable_jobs)
-        tracked = self._scheduler.tracked()
-        wanted = {job.id for job in jobs}
+        """The database is the schedule: jobs of watches whose settings changed
+        are polled at once, under the new ones; at start, jobs whose next poll
+        is far off have their conditions judged at once (a deadline may have
+        changed while the daemon was down)."""
+        records = await asyncio.to_thread(self._store.active_watches)
+        self.index = _index(records, self.wiring.watches)
+        ids = {r.name: r.id for r in records}
         now = self._clock.now()
-        for job_pk in tracked - wanted:
-            self._scheduler.cancel(job_pk)
-            self._sweep.forget(job_pk)
-        for job in jobs:
-            if job.id not in tracked:
-                self._scheduler.arm(job.id, job.next_poll_at or now)
-            elif job.watch in changed:
-                self._scheduler.arm(job.id, now)
-        # Judge conditions anew where the settings may have changed.
-        await self._keeper.plan(
-            [job for job in jobs if everything or job.id not in tracked or job.watch in changed]
-        )
+        if changed:
+            await asyncio.to_thread(
+                claims.make_due, self._store.writer, [ids[n] for n in changed if n in ids], now
+            )
         if everything:
-            log.info("%d jobs scheduled", len(jobs))
+            count = await asyncio.to_thread(claims.check_soon, self._store.writer, now)
+            log.info("%d jobs to poll", count)
+        self._on_due()
 
     def _retire(self, provider: Provider, limiter: ProviderLimiter | None) -> None:
         """Stop `provider` taking calls; close its client once its calls in flight end."""
@@ -268,8 +276,21 @@ class LiveConfig:
         await provider.client.aclose()
 
 
-def _poll_changed(before: WatchSettings | None, after: WatchSettings) -> bool:
-    return before is not None and before.poll != after.poll
+def _changed(before: WatchSettings | None, after: WatchSettings) -> bool:
+    return before is not None and before != after
+
+
+def _index(records: list[WatchRecord], running: Mapping[str, WatchSettings]) -> WatchIndex:
+    """Names of the active watches by id, and per provider the ids of those
+    this instance does not run (another instance's config watches them)."""
+    foreign: dict[str, set[int]] = {}
+    for record in records:
+        if record.name not in running:
+            foreign.setdefault(record.provider, set()).add(record.id)
+    return WatchIndex(
+        names={r.id: r.name for r in records},
+        foreign={provider: frozenset(ids) for provider, ids in foreign.items()},
+    )
 
 
 def _fingerprint(runtime: Mapping[str, WatchRecord]) -> dict[str, tuple[object, ...]]:

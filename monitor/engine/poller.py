@@ -1,116 +1,113 @@
-"""Polling one job: ask its provider (within the provider's limits), work out
-what changed, judge the job's conditions, commit it all in one transaction
-(job row, transition, conditions, outbox), and say when to poll next."""
+"""Polling one claimed job: ask its provider (within the provider's limits),
+work out what changed, judge the job's conditions, and hand the result to the
+recorder, which writes it with other polls and gives the job's lease back.
+
+Every claimed job ends in exactly one write: a poll's, a condition check's, or
+(throttled, reloaded, crashed) just its next poll time.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
-
-from sqlalchemy.exc import DBAPIError
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from monitor.clock import Clock
-from monitor.config import NotifierSettings, WatchSettings
 from monitor.domain import JobStatus, State
-from monitor.engine.conditions import PollOutcome, local_zone
+from monitor.engine.conditions import PollOutcome
+from monitor.engine.keeper import ConditionKeeper, Judgement
 from monitor.engine.limits import LimiterClosed, ProviderLimiter, ProviderPaused, within
 from monitor.engine.observe import Observation, observe_failure, observe_status
+from monitor.engine.recorder import Recorder
+from monitor.engine.wiring import Wiring
 from monitor.notify.outbox import address
 from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
 from monitor.redact import redact
+from monitor.store.conditions import HeldConditions
 from monitor.store.database import unavailable
-from monitor.store.records import JobRecord, PollWrite
-from monitor.store.store import Store
-
-if TYPE_CHECKING:
-    from monitor.engine.keeper import ConditionKeeper
+from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite
 
 log = logging.getLogger(__name__)
 
-DATABASE_RETRY_SECONDS = 2.0  # a poll that could not reach the database is retried this soon
-
-
-@dataclasses.dataclass
-class Wiring:
-    """What the poller needs from the running configuration; swapped whole on reload."""
-
-    providers: Mapping[str, Provider]
-    watches: Mapping[str, WatchSettings]
-    notifiers: Mapping[str, NotifierSettings]
-    # Each provider's shared request budget (engine/limits.py), by provider name.
-    limiters: Mapping[str, ProviderLimiter] = dataclasses.field(default_factory=dict)
-    zone: tzinfo = dataclasses.field(default_factory=local_zone)  # for `deadline: "06:00"`
+DATABASE_RETRY_SECONDS = 2.0  # a job whose poll could not reach the database is retried this soon
+CRASH_RETRY_SECONDS = 60.0  # a poll that crashed (a bug) is tried again this much later
 
 
 class Poller:
-    """Polls jobs by database id, for the scheduler."""
+    """Polls and checks claimed jobs, for the dispatcher."""
 
     def __init__(
         self,
-        store: Store,
         clock: Clock,
         wiring: Callable[[], Wiring],
-        on_queued: Callable[[], None],
-        on_commit: Callable[[], None] = lambda: None,
+        keeper: ConditionKeeper,
+        recorder: Recorder,
         rng: random.Random | None = None,
-        keeper: ConditionKeeper | None = None,
     ) -> None:
-        self._store = store
-        self._keeper = keeper
         self._clock = clock
         self._wiring = wiring
-        self._on_queued = on_queued
-        self._on_commit = on_commit
+        self._keeper = keeper
+        self._recorder = recorder
         self._rng = rng or random.Random()
         # Counts and times each provider call (metrics); set by the app.
         self.measure_poll: Callable[[str], contextlib.AbstractContextManager[None]] = (
             lambda provider: contextlib.nullcontext()
         )
 
-    async def poll(self, job_pk: int) -> datetime | None:
-        """Poll one job; returns when to poll it next (None: stop polling it)."""
+    async def run(self, job: JobRecord, held: HeldConditions | None) -> None:
+        """Poll `job` when its poll is due, else judge its conditions; never raises."""
         try:
-            return await self._poll(job_pk)
-        except DBAPIError as error:
-            # The database went away (a PostgreSQL restart, say). Nothing of
-            # this poll was committed; the provider still knows the job's
-            # state, so the next poll records what this one saw.
-            log.warning(
-                "database unavailable while polling job %s (%s); trying again in %.0fs",
-                job_pk,
-                unavailable(error),
-                DATABASE_RETRY_SECONDS,
-            )
-            return self._clock.now() + timedelta(seconds=DATABASE_RETRY_SECONDS)
+            due = job.next_poll_at is not None and job.next_poll_at <= self._clock.now()
+            await (self._poll(job, held) if due else self._check(job, held))
+        except Exception as error:
+            if reason := unavailable(error):
+                log.warning(
+                    "database unavailable while polling %s/%s (%s); trying again in %.0fs",
+                    job.watch,
+                    job.job_id,
+                    reason,
+                    DATABASE_RETRY_SECONDS,
+                )
+                self._reschedule(job, DATABASE_RETRY_SECONDS)
+            else:
+                log.exception("polling %s/%s crashed", job.watch, job.job_id)
+                self._reschedule(job, CRASH_RETRY_SECONDS)
 
-    async def _poll(self, job_pk: int) -> datetime | None:
-        job = await asyncio.to_thread(self._store.get_job, job_pk)
-        if job is None or job.state.terminal or job.details.get("superseded_by"):
-            return None  # over, or replaced by a newer job: nothing more to learn
-        if job.retired_at is not None:
-            return None  # its watch names another job now
+    def _reschedule(self, job: JobRecord, seconds: float) -> None:
+        self.later(job, self._clock.now() + timedelta(seconds=seconds))
+
+    def later(self, job: JobRecord, when: datetime | None) -> None:
+        """Give the job back unpolled, to be polled at `when` (None: not again)."""
+        self._recorder.add(PollWrite(job.id, {"next_poll_at": when}))
+
+    async def _poll(self, job: JobRecord, held: HeldConditions | None) -> None:
         wiring = self._wiring()
         watch = wiring.watches.get(job.watch)
         provider = wiring.providers.get(job.provider)
         if watch is None or provider is None:
-            return None  # the watch or its provider left the config
+            # Another instance's watch, or one that left the config a moment ago.
+            self._recorder.add(PollWrite(job.id, {}))
+            return
+        if job.state.terminal or job.details.get("superseded_by"):
+            self.later(job, None)
+            return
         limiter = wiring.limiters.get(provider.name)
         try:
             async with within(limiter):
                 with self.measure_poll(provider.name):
                     status = await provider.poll(job.job_id)
         except ProviderPaused as paused:  # throttled: nothing was sent, nothing is recorded
-            return self._clock.now() + timedelta(seconds=paused.seconds)
+            self._reschedule(job, paused.seconds)
+            return
         except LimiterClosed:
-            return self._clock.now()  # the provider was reloaded: ask the new one
+            self.later(job, self._clock.now())  # the provider was reloaded: ask the new one
+            return
         except Throttled as throttled:
-            return self._throttled(limiter, throttled)
+            self.later(job, self._throttled(limiter, throttled))
+            return
         except PollFailure as failure:
             outcome = PollOutcome(failure.kind)
             observation = observe_failure(
@@ -129,28 +126,27 @@ class Poller:
             observation = observe_status(
                 job, _without_secrets(status), self._clock.now(), watch.poll, self._rng.random()
             )
-        await self._commit(job, observation, watch, provider, wiring, outcome)
-        return observation.next_poll_at
+        await self._record(job, observation, provider, wiring, outcome, held)
 
     def _throttled(self, limiter: ProviderLimiter | None, throttled: Throttled) -> datetime:
         """Throttling is not a failed poll: nothing is recorded. The limiter has
         paused the whole provider; this job is asked again when the pause ends."""
-        self._on_commit()  # nothing to commit, but waiters may want to know
         if limiter is not None:
             return limiter.resume_at()
         wait = throttled.retry_after if throttled.retry_after is not None else 60.0
         return self._clock.now() + timedelta(seconds=wait)
 
-    async def _commit(
+    async def _record(
         self,
         job: JobRecord,
         observation: Observation,
-        watch: WatchSettings,
         provider: Provider,
         wiring: Wiring,
         outcome: PollOutcome,
+        held: HeldConditions | None,
     ) -> None:
         updated = _apply(job, observation)
+        watch = wiring.watches[job.watch]
         outbox = address(
             updated,
             observation.events,
@@ -159,16 +155,8 @@ class Poller:
             on=watch.on,
             notifiers=wiring.notifiers,
         )
-        write = PollWrite(observation.changes, observation.transition, outbox)
-        now = self._clock.now()
-        if self._keeper is None:
-            queued = await asyncio.to_thread(self._store.save_poll, job.id, write, now)
-        else:
-            async with self._keeper.lock(job.provider):  # see keeper.py
-                judgement = await self._keeper.judge(updated, wiring, outcome)
-                write.conditions = judgement.write
-                queued = await asyncio.to_thread(self._store.save_poll, job.id, write, now)
-            self._keeper.judged(job.id, judgement.next_check_at)
+        changes = _changed_only(job, observation.changes)
+        write = PollWrite(job.id, changes, observation.transition, outbox)
         if observation.transition is not None:
             t = observation.transition
             log.info(
@@ -179,9 +167,79 @@ class Poller:
                 t.to_state,
                 t.raw_status,
             )
-        if queued:
-            self._on_queued()
-        self._on_commit()
+        judgement = await self._keeper.judge(updated, wiring, outcome, held)
+        if judgement is not None:
+            self._recorder.add(_judged(write, judgement, updated))
+            return
+        async with self._keeper.lock(job.provider):  # the provider's condition: see keeper.py
+            judgement = await self._keeper.judge(updated, wiring, outcome)
+            assert judgement is not None
+            await self._recorder.commit(_judged(write, judgement, updated))
+
+    async def refused(self, job: JobRecord, reason: str) -> PollWrite | None:
+        """The database refused to record what a poll of `job` found: make it a
+        failed poll with the database's `reason`, so the job backs off and goes
+        `unreachable` like any job whose polls fail."""
+        wiring = self._wiring()
+        watch = wiring.watches.get(job.watch)
+        if watch is None:
+            return None
+        failure = PollFailure(FailureKind.MALFORMED, reason)
+        observation = observe_failure(
+            job, failure, self._clock.now(), watch.poll, self._rng.random()
+        )
+        updated = _apply(job, observation)
+        judgement = await self._keeper.judge(updated, wiring, PollOutcome(failure.kind))
+        assert judgement is not None
+        write = PollWrite(job.id, _changed_only(job, observation.changes))
+        return _judged(write, judgement, updated)
+
+    async def _check(self, job: JobRecord, held: HeldConditions | None) -> None:
+        """Judge the job's conditions between polls (a deadline, a reminder)."""
+        wiring = self._wiring()
+        if job.state.terminal or job.watch not in wiring.watches:
+            self._recorder.add(PollWrite(job.id, {"next_check_at": None}))
+            return
+        judgement = await self._keeper.judge(job, wiring, held=held)
+        if judgement is not None:
+            self._recorder.add(_checked(job, judgement))
+            return
+        async with self._keeper.lock(job.provider):
+            judgement = await self._keeper.judge(job, wiring)
+            assert judgement is not None
+            await self._recorder.commit(_checked(job, judgement))
+
+
+def _judged(write: PollWrite, judgement: Judgement, job: JobRecord) -> PollWrite:
+    write.conditions = judgement.write or None
+    write.job_changes["next_check_at"] = None if job.state.terminal else judgement.next_check_at
+    return write
+
+
+def _checked(job: JobRecord, judgement: Judgement) -> PollWrite:
+    return PollWrite(
+        job.id, {"next_check_at": judgement.next_check_at}, conditions=judgement.write or None
+    )
+
+
+def _changed_only(job: JobRecord, changes: dict[str, object]) -> dict[str, object]:
+    """`changes` without the values the row already has (the schedule and
+    counters always go): a poll that learned nothing then writes as little as
+    it can, in a batch."""
+    kept: dict[str, object] = {}
+    for name, value in changes.items():
+        if name in SCHEDULE_COLUMNS:
+            kept[name] = value
+            continue
+        current = getattr(job, name, _MISSING)
+        if name == "state":
+            current = job.state.value
+        if current != value:
+            kept[name] = value
+    return kept
+
+
+_MISSING = object()
 
 
 def _apply(job: JobRecord, observation: Observation) -> JobRecord:

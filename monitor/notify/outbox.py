@@ -2,7 +2,7 @@
 so the message says what was true when it happened.
 
 The poller (and the engine's condition checks) call `address` and hand the
-rows to `Store.save_poll`, which writes them in the same transaction as the
+rows to the recorder (store/claims.py), which writes them in the same transaction as the
 poll that caused them: an event is either recorded with its notifications or
 not at all.
 """

@@ -41,7 +41,7 @@ class ServiceRuntime:
         self._stopping = False
         self.health = HealthCheck(
             self.heartbeat,
-            scheduler_running=lambda: daemon.scheduler.running,
+            scheduler_running=lambda: daemon.dispatcher.running,
             stopping=lambda: self._stopping,
             ping_database=daemon.store.ping,
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from monitor.redact import add_secret, redact
 
@@ -60,11 +60,21 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+# SQLite's OperationalErrors that are about the write, not the connection.
+_REFUSED_WRITES = ("disk is full", "readonly", "too big", "out of memory")
+
+
 def unavailable(error: BaseException) -> str | None:
     """A one-line reason when `error` means the database cannot be used right
-    now (gone away, refused, restarting), else None. The daemon's loops log
-    that as a warning and retry, rather than as a crash with a traceback."""
+    now (gone away, refused, restarting, busy), else None. The daemon's loops
+    log that as a warning and retry, rather than as a crash with a traceback.
+    A statement the database refuses (a value that does not fit, a full disk)
+    is not an outage: retrying it changes nothing."""
     if not isinstance(error, DBAPIError):
+        return None
+    if not (error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)):
+        return None
+    if any(words in str(error.orig).lower() for words in _REFUSED_WRITES):
         return None
     cause = error.orig if error.orig is not None else error
     first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""

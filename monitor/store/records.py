@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from monitor.domain import State
-
-if TYPE_CHECKING:
-    from monitor.store.conditions import ConditionWrite
+from monitor.domain import Event, State
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,17 @@ class JobRecord:
     last_failure: str | None
     backoff_step: int
     retired_at: datetime | None = None  # its watch no longer names it: not polled
+    next_check_at: datetime | None = None  # when its conditions are judged without a poll
+    lease_owner: str | None = None  # the instance polling it now, or that polled it last
+    lease_until: datetime | None = None
+
+
+def job_record(row: Mapping[str, Any] | Any) -> JobRecord:
+    """A JobRecord from a row of `jobs` with its watch's `watch` name and `provider`."""
+    fields = {name: row[name] for name in JobRecord.__dataclass_fields__ if name != "state"}
+    fields["children"] = list(row["children"] or [])
+    fields["details"] = dict(row["details"] or {})
+    return JobRecord(state=State(row["state"]), **fields)
 
 
 @dataclass(frozen=True)
@@ -111,11 +120,65 @@ class TransitionRecord:
     at: datetime
 
 
+@dataclass(frozen=True)
+class NewCondition:
+    """A condition to open: a job's (`job_pk`) or a provider's (`provider`)."""
+
+    kind: Event
+    reason: str
+    sequence: int
+    job_pk: int | None = None
+    provider: str | None = None
+    parent_id: int | None = None  # the provider's open condition announcing it
+    parent_in_write: bool = False  # ...or the one this same write opens
+
+
+@dataclass
+class ConditionWrite:
+    """Condition changes and their notifications, written in one transaction."""
+
+    opened: list[NewCondition] = field(default_factory=list)
+    reminded: list[tuple[int, int]] = field(default_factory=list)  # (id, reminders so far)
+    cleared: list[int] = field(default_factory=list)  # ids; their announced children clear too
+    outbox: list[tuple[int | None, OutboxEntry]] = field(default_factory=list)  # (job_pk, row)
+
+    def __bool__(self) -> bool:
+        return bool(self.opened or self.reminded or self.cleared or self.outbox)
+
+
+# The job columns a poll that changed nothing sets (counters and schedule);
+# anything else it sets makes it news worth its own statement.
+SCHEDULE_COLUMNS = frozenset(
+    {
+        "last_poll_at",
+        "next_poll_at",
+        "next_check_at",
+        "polls",
+        "failed_polls",
+        "consecutive_failures",
+        "last_failure",
+        "backoff_step",
+    }
+)
+
+
 @dataclass
 class PollWrite:
-    """Everything one poll changes, written in one transaction."""
+    """Everything one poll (or condition check) of one job changes, written in
+    one transaction. Recording it gives the job's lease back."""
 
+    job_pk: int
     job_changes: dict[str, Any]
     transition: TransitionRecord | None = None
     outbox: list[OutboxEntry] = field(default_factory=list)
     conditions: ConditionWrite | None = None  # conditions opened, reminded, cleared
+
+    @property
+    def quiet(self) -> bool:
+        """Only counters and the schedule change: it can share one batched UPDATE."""
+        return (
+            self.transition is None
+            and not self.outbox
+            and not self.conditions
+            and self.job_changes.keys() <= SCHEDULE_COLUMNS
+        )

@@ -15,14 +15,14 @@ from sqlalchemy import Engine, RowMapping, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.domain import TERMINAL_STATES, State
-from monitor.store import migrate, outbox
-from monitor.store.conditions import write_conditions
+from monitor.store import claims, migrate, outbox
 from monitor.store.database import open_engine, writer
 from monitor.store.records import (
     JobRecord,
     NotificationRecord,
     PollWrite,
     WatchRecord,
+    job_record,
 )
 from monitor.store.tables import jobs, notifications, transitions, watches
 
@@ -45,7 +45,8 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = open_engine(url)
-        self._writer = writer(self.engine)
+        self.writer: Engine = writer(self.engine)  # takes SQLite's write lock at BEGIN
+        self._writer = self.writer
 
     def close(self) -> None:
         self.engine.dispose()
@@ -59,15 +60,19 @@ class Store:
 
     # -- watches ----------------------------------------------------------------
 
-    def sync_config_watches(self, specs: Sequence[WatchSpec], now: datetime) -> None:
+    def sync_config_watches(
+        self, specs: Sequence[WatchSpec], now: datetime, keep: frozenset[str] = frozenset()
+    ) -> None:
         """Make the config's watches the active config watches: add new ones,
-        update changed ones, deactivate removed ones (keeping their history).
-        A job watch gets its job row, due at once, the first time it is seen."""
+        update changed ones, deactivate removed ones (keeping their history)
+        unless another live instance's config has them (`keep`). A job watch
+        gets its job row, due at once, the first time it is seen."""
         wanted = {spec.name: spec for spec in specs}
         with self._writer.begin() as db:
             existing = {row.name: row for row in db.execute(select(watches)).mappings()}
             for name, row in existing.items():
-                if row["source"] == "config" and name not in wanted and row["active"]:
+                gone = name not in wanted and name not in keep
+                if row["source"] == "config" and gone and row["active"]:
                     db.execute(
                         update(watches)
                         .where(watches.c.id == row["id"])
@@ -132,40 +137,26 @@ class Store:
             watches.c.active, jobs.c.state.not_in(_TERMINAL), jobs.c.retired_at.is_(None)
         )
         with self.engine.connect() as db:
-            return [_job_record(row) for row in db.execute(query).mappings()]
+            return [job_record(row) for row in db.execute(query).mappings()]
 
     def get_job(self, job_pk: int) -> JobRecord | None:
         with self.engine.connect() as db:
             row = db.execute(_job_query().where(jobs.c.id == job_pk)).mappings().first()
-            return _job_record(row) if row else None
+            return job_record(row) if row else None
 
     def all_jobs(self, watch: str | None = None) -> list[JobRecord]:
         query = _job_query().order_by(watches.c.name, jobs.c.id)
         if watch is not None:
             query = query.where(watches.c.name == watch)
         with self.engine.connect() as db:
-            return [_job_record(row) for row in db.execute(query).mappings()]
+            return [job_record(row) for row in db.execute(query).mappings()]
 
-    def save_poll(self, job_pk: int, write: PollWrite, now: datetime) -> int:
+    def save_poll(self, write: PollWrite, now: datetime) -> int:
         """Apply one poll's changes, its transition and its notifications in one
-        transaction; returns how many notifications were newly queued."""
+        transaction, whoever holds the job; returns how many notifications
+        were newly queued. (The daemon records through store/claims.py.)"""
         with self._writer.begin() as db:
-            db.execute(update(jobs).where(jobs.c.id == job_pk).values(**write.job_changes))
-            if write.transition is not None:
-                t = write.transition
-                db.execute(
-                    insert(transitions).values(
-                        job_pk=job_pk,
-                        from_state=t.from_state.value,
-                        to_state=t.to_state.value,
-                        raw_status=t.raw_status,
-                        progress=t.progress,
-                        message=t.message,
-                        at=t.at,
-                    )
-                )
-            queued = write_conditions(db, write.conditions, now) if write.conditions else 0
-            return queued + outbox.enqueue(db, job_pk, write.outbox, now)
+            return claims.record_in(db, None, [write], now)
 
     def add_discovered_jobs(
         self, watch_id: int, job_ids: Sequence[str], now: datetime
@@ -333,13 +324,6 @@ def _watch_record(row: RowMapping) -> WatchRecord:
         active=bool(row["active"]),
         created_at=row["created_at"],
     )
-
-
-def _job_record(row: RowMapping) -> JobRecord:
-    fields = {name: row[name] for name in JobRecord.__dataclass_fields__ if name != "state"}
-    fields["children"] = list(row["children"] or [])
-    fields["details"] = dict(row["details"] or {})
-    return JobRecord(state=State(row["state"]), **fields)
 
 
 def _notification_record(row: RowMapping) -> NotificationRecord:

@@ -102,13 +102,19 @@ jobs = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("last_failure", Text),
     Column("backoff_step", Integer, nullable=False, default=0),  # n in initial × factor^n
+    # The instance polling or checking it now, until when (store/claims.py). The
+    # owner stays after the lease is given back: the instance that polled it last.
     Column("lease_owner", String(100)),
     Column("lease_until", UTCDateTime),
+    # When its conditions (stalled, overdue, reminders) must be judged again
+    # without a poll; None: not until its next poll.
+    Column("next_check_at", UTCDateTime),
     # Set when its watch stopped naming it (the watch's job id was changed): kept
     # for history, no longer polled.
     Column("retired_at", UTCDateTime),
     UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
     Index("ix_jobs_next_poll_at", "next_poll_at"),
+    Index("ix_jobs_next_check_at", "next_check_at"),
 )
 
 transitions = Table(
@@ -174,4 +180,34 @@ notifications = Table(
     Column("context", JSON),  # the message's facts, secret-free, for grouped messages
     UniqueConstraint("dedupe_key", "url_key", name="uq_notifications_dedupe_key_url_key"),
     Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+# The daemons sharing this database, each alive while its heartbeat is fresh.
+instances = Table(
+    "instances",
+    metadata,
+    Column("name", String(100), primary_key=True),  # host:pid, as in jobs.lease_owner
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("watches", JSON),  # the names its config file watches
+)
+
+# A vendor's request to pause (429 and the like), shared by every instance.
+provider_pauses = Table(
+    "provider_pauses",
+    metadata,
+    Column("provider", String(200), primary_key=True),
+    Column("paused_until", UTCDateTime, nullable=False),
+    Column("reason", Text),
+)
+
+# Named leases for work one instance at a time does (a watch's discovery round).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
 )

@@ -19,6 +19,7 @@ from tests.harness import (
     jobs_ended,
     recorded_moves,
     running,
+    scheduled_polls,
     write_config,
 )
 from tests.receivers import JsonReceiver
@@ -125,12 +126,12 @@ async def test_terminal_job_is_never_polled_again_even_after_restart(
     config = kpa_config(tmp_path, database_url, kpa, json_receiver.url)
     async with running(config) as daemon:
         assert await daemon.wait_until(jobs_ended, timeout=20)
-        assert daemon.scheduler.scheduled() == 0
+        assert scheduled_polls(daemon.store) == 0
     assert polls_of(kpa, JOB) == 3
 
     async with running(config) as daemon:
         # The restarted daemon schedules nothing: the job is terminal in the database.
-        assert daemon.scheduler.scheduled() == 0
+        assert scheduled_polls(daemon.store) == 0
         assert await daemon.wait_until(jobs_ended, timeout=5)
     assert polls_of(kpa, JOB) == 3
     assert len(json_receiver.messages) == 1

@@ -30,6 +30,7 @@ from tests.harness import (
     jobs_ended,
     recorded_moves,
     running,
+    scheduled_polls,
     write_config,
 )
 
@@ -196,7 +197,7 @@ async def test_restart_keeps_tracking_the_same_operation_not_a_new_current(
     polls = len(chat.requests)
 
     async with running(config) as daemon:
-        assert daemon.scheduler.scheduled() == 0
+        assert scheduled_polls(daemon.store) == 0
     assert [job.job_id for job in Store(database_url).all_jobs()] == [first]
     assert len(chat.requests) == polls
     assert len(json_receiver.messages) == 1

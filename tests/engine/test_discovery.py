@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,11 +55,11 @@ async def provider(sim: ComestriSimulator) -> AsyncIterator[ComestriProvider]:
         yield provider
 
 
-class Armed(list[tuple[int, datetime]]):
-    """The polls discovery asked for, as (job pk, when)."""
+class Armed(list[int]):
+    """Each time discovery said it found jobs (the dispatcher claims them then)."""
 
-    def __call__(self, job_pk: int, when: datetime) -> None:
-        self.append((job_pk, when))
+    def __call__(self) -> None:
+        self.append(1)
 
 
 def discovery_for(
@@ -90,8 +90,10 @@ async def test_new_jobs_are_tracked_and_armed_at_once(store, clock, sim, provide
     armed = Armed()
     added = await discovery_for(store, clock, provider, armed).discover_watch(the_watch(store))
     assert tracked(store) == ["501", "502"]
-    assert armed == [(pk, clock.now()) for pk in added]
+    assert armed == [1]  # one wake-up for the round
     assert len(added) == 2
+    # Due at once: the database is the schedule.
+    assert {job.next_poll_at for job in store.all_jobs(WATCH)} == {clock.now()}
 
 
 async def test_a_job_already_tracked_is_not_tracked_again(store, clock, sim, provider) -> None:

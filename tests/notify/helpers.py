@@ -43,4 +43,4 @@ def queue(
         job, [event], provider_type="kpa_flex", notify=list(notifiers), on=[event],
         notifiers=notifiers,
     )  # fmt: skip
-    return store.save_poll(job.id, PollWrite({"polls": job.polls + 1}, None, entries), now)
+    return store.save_poll(PollWrite(job.id, {"polls": job.polls + 1}, None, entries), now)

@@ -74,8 +74,8 @@ def test_status_counts_jobs_not_yet_ended_and_undelivered_notifications(tmp_path
     specs = [WatchSpec(name=f"w{n}", provider="hr", job=f"J{n}") for n in range(4)]
     store.sync_config_watches(specs, now)
     first, second, *_ = store.all_jobs()
-    store.save_poll(first.id, PollWrite({"state": "running"}), now)
-    store.save_poll(second.id, PollWrite({"state": "succeeded"}), now)
+    store.save_poll(PollWrite(first.id, {"state": "running"}), now)
+    store.save_poll(PollWrite(second.id, {"state": "succeeded"}), now)
 
     assert status_text(store) == "3 jobs: 2 unknown, 1 running; 0 undelivered"
     store.close()

@@ -1,0 +1,199 @@
+"""Recording polls in batches: group commit.
+
+Polls hand their writes to the recorder, which writes whatever has gathered
+in one transaction while the next batch gathers (store/claims.py). At low load
+each poll commits alone, at once; at high load a transaction carries hundreds.
+
+When a batch fails:
+- the database went away: the batch is kept and written again in 2 s (the
+  jobs stay leased to us, so no other instance polls them meanwhile);
+- anything else (a value the database refuses, a full disk): each write is
+  tried alone, and one that still fails becomes a failed poll with the
+  database's reason, so the job backs off and goes `unreachable` instead of
+  retrying silently for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+
+from monitor.clock import Clock
+from monitor.redact import redact
+from monitor.store import claims
+from monitor.store.database import unavailable
+from monitor.store.records import PollWrite
+from monitor.store.store import Store
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0  # a batch that could not reach the database is written again this soon
+MAX_BATCH = 500  # writes per transaction
+FAILED_WRITE_RETRY_SECONDS = 60.0
+
+
+class Recorder:
+    """Writes poll results in batches, for the pollers."""
+
+    def __init__(
+        self,
+        store: Store,
+        owner: str,
+        clock: Clock,
+        on_recorded: Callable[[Sequence[PollWrite], int], None],
+        on_write_health: Callable[[bool], None] = lambda ok: None,
+    ) -> None:
+        # Turns a refused write into the job's failed poll (engine/poller.py); set by the app.
+        self.on_refused: Callable[[PollWrite, str], Awaitable[PollWrite | None]] | None = None
+        self._store = store
+        self._owner = owner
+        self._clock = clock
+        self._on_recorded = on_recorded  # (writes, notifications queued)
+        self._on_write_health = on_write_health
+        self._pending: list[PollWrite] = []
+        self._waiters: dict[int, asyncio.Future[None]] = {}  # id(write) -> its commit
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.batches = 0
+        self.writes = 0
+
+    def add(self, write: PollWrite) -> None:
+        """Record `write` with the next batch."""
+        self._pending.append(write)
+        self._idle.clear()
+        self._wake.set()
+
+    async def commit(self, write: PollWrite) -> None:
+        """Record `write` with the next batch and wait until it is committed."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiters[id(write)] = done
+        self.add(write)
+        await done
+
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Write batches until stopped, then write what is left (one try)."""
+        while True:
+            if not self._pending:
+                self._idle.set()
+                if stopping.is_set():
+                    return
+                self._wake.clear()
+                stop = asyncio.ensure_future(stopping.wait())
+                wake = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait([stop, wake], return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                wake.cancel()
+                continue
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            if not await self._write(batch):
+                if stopping.is_set():
+                    self._drop(batch)
+                    continue
+                self._pending[:0] = batch  # the database went away: keep them, try again
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until everything handed over is written; False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _write(self, batch: list[PollWrite]) -> bool:
+        """Write `batch`; False when the database is unavailable (keep it)."""
+        now = self._clock.now()
+        try:
+            queued = await asyncio.to_thread(
+                claims.record, self._store.writer, self._owner, batch, now
+            )
+        except Exception as error:
+            if reason := unavailable(error):
+                log.warning(
+                    "database unavailable while recording %d polls (%s); trying again in %.0fs",
+                    len(batch),
+                    reason,
+                    RETRY_SECONDS,
+                )
+                self._on_write_health(False)
+                return False
+            queued = await self._write_one_by_one(batch, error)
+        self._on_write_health(True)
+        self.batches += 1
+        self.writes += len(batch)
+        self._settle(batch)
+        self._on_recorded(batch, queued)
+        return True
+
+    async def _write_one_by_one(self, batch: list[PollWrite], error: Exception) -> int:
+        """A batch the database refused: find the writes it refuses and record
+        each of those as a failed poll with the database's reason."""
+        log.warning(
+            "recording %d polls failed (%s); recording them one by one", len(batch), _why(error)
+        )
+        queued = 0
+        now = self._clock.now()
+        for write in batch:
+            try:
+                queued += await asyncio.to_thread(
+                    claims.record, self._store.writer, self._owner, [write], now
+                )
+            except Exception as refused:
+                if unavailable(refused):
+                    raise
+                queued += await self._record_refusal(write, refused)
+        return queued
+
+    async def _record_refusal(self, write: PollWrite, error: Exception) -> int:
+        """Record a write the database refused as the job's failed poll, with
+        the database's words as the reason; returns notifications queued."""
+        reason = f"could not record the poll: {_why(error)}"
+        log.error("job %s: %s", write.job_pk, reason)
+        now = self._clock.now()
+        if self.on_refused is not None:
+            replacement = await self.on_refused(write, reason)
+            if replacement is not None:
+                try:
+                    return await asyncio.to_thread(
+                        claims.record, self._store.writer, self._owner, [replacement], now
+                    )
+                except Exception as again:
+                    if unavailable(again):
+                        raise
+                    log.error(
+                        "job %s: recording the failed poll failed: %s", write.job_pk, _why(again)
+                    )
+        retry = now + timedelta(seconds=FAILED_WRITE_RETRY_SECONDS)
+        failed = PollWrite(write.job_pk, {"last_failure": reason, "next_poll_at": retry})
+        try:
+            await asyncio.to_thread(claims.record_failure, self._store.writer, self._owner, failed)
+        except Exception as again:  # the disk is full, say: nothing more we can do now
+            self._on_write_health(False)
+            log.error("job %s: recording the failure failed too: %s", write.job_pk, _why(again))
+        return 0
+
+    def _settle(self, batch: Sequence[PollWrite]) -> None:
+        for write in batch:
+            waiter = self._waiters.pop(id(write), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _drop(self, batch: Sequence[PollWrite]) -> None:
+        log.warning("%d polls not recorded at shutdown; they will be redone", len(batch))
+        for write in batch:
+            waiter = self._waiters.pop(id(write), None)
+            if waiter is not None and not waiter.done():
+                waiter.cancel()
+        self._on_recorded(batch, 0)
+
+
+def _why(error: BaseException) -> str:
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return redact(f"{type(cause).__name__}: {text}"[:300])

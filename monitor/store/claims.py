@@ -1,0 +1,236 @@
+"""Claiming due jobs with a lease, and recording what their polls found.
+
+The poll path's two statements. A claim takes up to `limit` of a provider's
+jobs that are due (to poll, or to judge their conditions) and not leased to a
+live instance, and leases them to one instance in the same statement; on
+PostgreSQL `FOR UPDATE SKIP LOCKED` keeps two instances from taking the same
+row. Recording writes many polls in one transaction: polls that changed only
+counters and the schedule share one batched UPDATE per shape; a poll with news
+writes its row, transition, conditions and outbox together. Recording gives
+the lease back. Every write is guarded by the lease: an instance that lost a
+job's lease (it stalled past it and another took the job over) writes nothing
+for it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+
+from monitor.store import outbox
+from monitor.store.conditions import write_conditions
+from monitor.store.records import JobRecord, PollWrite, job_record
+from monitor.store.tables import jobs, transitions, watches
+
+_j = jobs.c
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """What one claim asks for: a provider's due jobs, at most `limit`."""
+
+    provider: str
+    limit: int
+    due_by: datetime  # claim jobs due by then (a little ahead of now)
+    skip_watches: frozenset[int] = frozenset()  # watches this instance does not know
+
+
+def claim(
+    writer: Engine,
+    owner: str,
+    request: ClaimRequest,
+    now: datetime,
+    lease_until: datetime,
+    watch_names: dict[int, str],
+) -> list[JobRecord]:
+    """Lease the provider's due jobs to `owner`, soonest due first."""
+    of_provider = select(watches.c.id).where(
+        watches.c.active, watches.c.provider == request.provider
+    )
+    if request.skip_watches:
+        of_provider = of_provider.where(watches.c.id.not_in(request.skip_watches))
+    due = (
+        select(_j.id)
+        .where(
+            _j.watch_id.in_(of_provider.scalar_subquery()),
+            _j.retired_at.is_(None),
+            or_(_j.next_poll_at <= request.due_by, _j.next_check_at <= request.due_by),
+            or_(_j.lease_until.is_(None), _j.lease_until < now),
+        )
+        .order_by(_j.next_poll_at.nulls_last())
+        .limit(request.limit)
+    )
+    if writer.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(jobs)
+        .where(_j.id.in_(due.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=lease_until)
+        .returning(*jobs.c)
+    )
+    with writer.begin() as db:
+        rows = db.execute(statement).mappings().all()
+    return [_record(row, watch_names, request.provider) for row in rows]
+
+
+def record_failure(writer: Engine, owner: str, write: PollWrite) -> None:
+    """Count a poll whose result the database refused as a failed poll."""
+    with writer.begin() as db:
+        db.execute(
+            update(jobs)
+            .where(_j.id == write.job_pk, _j.lease_owner == owner)
+            .values(
+                **write.job_changes,
+                polls=_j.polls + 1,
+                failed_polls=_j.failed_polls + 1,
+                consecutive_failures=_j.consecutive_failures + 1,
+                lease_until=None,
+            )
+        )
+
+
+def record(writer: Engine, owner: str, writes: Sequence[PollWrite], now: datetime) -> int:
+    """Write `writes` in one transaction and give their leases back; returns
+    how many notifications were newly queued."""
+    with writer.begin() as db:
+        return record_in(db, owner, writes, now)
+
+
+def record_in(db: Connection, owner: str | None, writes: Sequence[PollWrite], now: datetime) -> int:
+    """`record` inside the caller's transaction; `owner` None writes without
+    the lease guard (tools and tests that hold no lease)."""
+    quiet: dict[frozenset[str], list[PollWrite]] = defaultdict(list)
+    queued = 0
+    for write in writes:
+        if write.quiet:
+            quiet[frozenset(write.job_changes)].append(write)
+        else:
+            queued += _record_news(db, owner, write, now)
+    for columns, group in quiet.items():
+        _record_quiet(db, owner, sorted(columns), group)
+    return queued
+
+
+def _held_by(owner: str | None) -> Any:
+    return True if owner is None else _j.lease_owner == owner
+
+
+def _record_quiet(
+    db: Connection, owner: str | None, columns: list[str], group: list[PollWrite]
+) -> None:
+    """One executemany for polls that set the same columns."""
+    statement = (
+        update(jobs)
+        .where(_j.id == bindparam("pk_"), _held_by(owner))
+        .values({**{name: bindparam(name) for name in columns}, "lease_until": None})
+    )
+    db.execute(statement, [{"pk_": w.job_pk, **w.job_changes} for w in group])
+
+
+def _record_news(db: Connection, owner: str | None, write: PollWrite, now: datetime) -> int:
+    changed = db.execute(
+        update(jobs)
+        .where(_j.id == write.job_pk, _held_by(owner))
+        .values(**write.job_changes, lease_until=None)
+    ).rowcount
+    if changed == 0:
+        return 0  # the lease was lost: the new holder records its own polls
+    if write.transition is not None:
+        t = write.transition
+        db.execute(
+            insert(transitions).values(
+                job_pk=write.job_pk,
+                from_state=t.from_state.value,
+                to_state=t.to_state.value,
+                raw_status=t.raw_status,
+                progress=t.progress,
+                message=t.message,
+                at=t.at,
+            )
+        )
+    queued = write_conditions(db, write.conditions, now) if write.conditions else 0
+    return queued + outbox.enqueue(db, write.job_pk, write.outbox, now)
+
+
+def release(writer: Engine, owner: str, job_pks: Iterable[int], changes: dict[str, Any]) -> None:
+    """Give leases back without a poll (throttled, shut down), setting `changes`."""
+    pks = list(job_pks)
+    if not pks:
+        return
+    with writer.begin() as db:
+        db.execute(
+            update(jobs)
+            .where(_j.id.in_(pks), _j.lease_owner == owner)
+            .values(**changes, lease_until=None)
+        )
+
+
+def renew(writer: Engine, owner: str, lease_until: datetime) -> int:
+    """Extend every lease `owner` holds (while it is alive); returns how many."""
+    with writer.begin() as db:
+        return int(
+            db.execute(
+                update(jobs)
+                .where(_j.lease_owner == owner, _j.lease_until.is_not(None))
+                .values(lease_until=lease_until)
+            ).rowcount
+        )
+
+
+def release_all(writer: Engine, owners: Sequence[str] | None = None) -> int:
+    """Give back every lease (of `owners`, or everyone's): at start on SQLite,
+    where one daemon runs, and for instances known to be dead."""
+    condition: Any = _j.lease_until.is_not(None)
+    if owners is not None:
+        if not owners:
+            return 0
+        condition = and_(condition, _j.lease_owner.in_(list(owners)))
+    with writer.begin() as db:
+        return int(db.execute(update(jobs).where(condition).values(lease_until=None)).rowcount)
+
+
+def _record(row: Any, watch_names: dict[int, str], provider: str) -> JobRecord:
+    return job_record({**row, "watch": watch_names.get(row["watch_id"], ""), "provider": provider})
+
+
+def make_due(writer: Engine, watch_ids: Sequence[int], now: datetime) -> int:
+    """Poll the unfinished jobs of `watch_ids` at once and judge their
+    conditions (their watch's settings changed)."""
+    if not watch_ids:
+        return 0
+    with writer.begin() as db:
+        return int(
+            db.execute(
+                update(jobs)
+                .where(_j.watch_id.in_(list(watch_ids)), _j.next_poll_at.is_not(None))
+                .values(next_poll_at=now, next_check_at=now)
+            ).rowcount
+        )
+
+
+CHECK_HORIZON_SECONDS = 5.0
+
+
+def check_soon(writer: Engine, now: datetime) -> int:
+    """At start: judge at once the conditions of jobs whose next poll (which
+    would judge them) is more than a few seconds away; returns how many jobs
+    are still to poll."""
+    horizon = now + timedelta(seconds=CHECK_HORIZON_SECONDS)
+    with writer.begin() as db:
+        db.execute(
+            update(jobs)
+            .where(
+                _j.next_poll_at > horizon, or_(_j.next_check_at.is_(None), _j.next_check_at > now)
+            )
+            .values(next_check_at=now)
+        )
+        return int(
+            db.execute(
+                select(func.count()).select_from(jobs).where(_j.next_poll_at.is_not(None))
+            ).scalar_one()
+        )
