@@ -80,7 +80,32 @@ class Daemon:
         self.housekeeping.every(self.fleet.beat_seconds, "heartbeat", self.fleet.beat)
         self.ready = asyncio.Event()
         self.service = ServiceRuntime(self)  # sd_notify, watchdog, metrics, HTTP
-        self.poller.measure_poll = self.service.metrics.measure_poll
+        self._measure()
+
+    def _measure(self) -> None:
+        metrics = self.service.metrics
+        self.poller.measure_poll = metrics.measure_poll
+        self.dispatcher.on_start = metrics.lateness.observe
+        metrics.gauge(
+            "loadwatch_jobs_claimed",
+            "Jobs this instance has claimed and not yet recorded.",
+            self.dispatcher.held,
+        )
+        metrics.gauge(
+            "loadwatch_recorded_polls",
+            "Polls and checks recorded since start.",
+            lambda: self.recorder.writes,
+        )
+        metrics.gauge(
+            "loadwatch_record_batches",
+            "Transactions the polls were recorded in since start.",
+            lambda: self.recorder.batches,
+        )
+        metrics.gauge(
+            "loadwatch_instances_alive",
+            "Instances sharing the database, this one included.",
+            lambda: self.fleet.live,
+        )
 
     @property
     def config(self) -> Config:

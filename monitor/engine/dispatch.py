@@ -76,6 +76,8 @@ class Dispatcher:
         self._next_round = -math.inf  # monotonic
         self._running = False
         self.claimed = 0  # jobs claimed since start (metrics, bench)
+        # Hears how late each poll or check started, in seconds (metrics).
+        self.on_start: Callable[[float], None] = lambda lateness: None
 
     @property
     def running(self) -> bool:
@@ -192,9 +194,11 @@ class Dispatcher:
             self._next_round = -math.inf  # more may be due: claim again soon
 
     def _start_due(self) -> None:
-        now = self._clock.now() + timedelta(seconds=_TIMER_SLACK)
-        while self._heap and self._heap[0][0] <= now:
-            _, _, job, held = heapq.heappop(self._heap)
+        now = self._clock.now()
+        soon = now + timedelta(seconds=_TIMER_SLACK)
+        while self._heap and self._heap[0][0] <= soon:
+            due, _, job, held = heapq.heappop(self._heap)
+            self.on_start(max(0.0, (now - due).total_seconds()))
             task = asyncio.create_task(self._poller.run(job, held))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -30,6 +30,7 @@ from monitor.providers.base import (
     Throttled,
     reason_text,
 )
+from monitor.providers.transport import make_transport
 
 USER_AGENT = f"loadwatch/{__version__}"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -51,8 +52,8 @@ def make_client(
     """The HTTP client for one provider block: its timeout, a connection pool as
     large as its max_concurrency, TLS verified, redirects not followed.
 
-    `transport` replaces httpx's own (tests, or a faster transport chosen by
-    measurement)."""
+    The transport is aiohttp's (providers/transport.py); `transport` replaces
+    it (tests)."""
     timeout = httpx.Timeout(settings.timeout, connect=min(MAX_CONNECT_TIMEOUT, settings.timeout))
     limits = httpx.Limits(
         max_connections=settings.max_concurrency,
@@ -67,7 +68,7 @@ def make_client(
         # (307/308), in requests that max_rps does not count. Say so instead.
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        transport=transport,
+        transport=transport or make_transport(_tls_context(), limits),
     )
 
 

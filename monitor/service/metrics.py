@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
+from sqlalchemy import event
 
 from monitor import __version__
 from monitor.domain import State
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Provider answers take from tens of milliseconds to the client's timeout.
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _NOTIFICATION_STATUSES = ("pending", "sent", "dead")
 
 
@@ -78,7 +80,26 @@ class Metrics:
             registry=self.registry,
         )
         lag.set_function(loop_lag)
+        self.lateness = Histogram(
+            "loadwatch_poll_lateness_seconds",
+            "How long after its due time a poll (or condition check) started.",
+            buckets=_LATENESS_BUCKETS,
+            registry=self.registry,
+        )
+        self.statements = Counter(
+            "loadwatch_sql_statements",
+            "SQL statements the daemon sent to its database (an executemany counts once).",
+            registry=self.registry,
+        )
+        event.listen(store.engine, "before_cursor_execute", self._count_statement)
         self.registry.register(DatabaseCollector(store))
+
+    def _count_statement(self, *_: object) -> None:
+        self.statements.inc()
+
+    def gauge(self, name: str, documentation: str, value: Callable[[], float]) -> None:
+        """A gauge read from `value` at each scrape."""
+        Gauge(name, documentation, registry=self.registry).set_function(value)
 
     @contextmanager
     def measure_poll(self, provider: str) -> Iterator[None]:
