@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -87,7 +88,9 @@ class Discovery:
         """Discover for every watch that is due; returns seconds until one is due
         again (at most _RELIST_SECONDS)."""
         # `discover: {}` is a discovery watch too (no filters: every new job).
-        listed = await asyncio.to_thread(self._store.active_watches)
+        listed = await asyncio.to_thread(
+            functools.partial(self._store.active_watches, discovering=True)
+        )
         watches = [w for w in listed if w.discover is not None]
         current = {w.id for w in watches}
         for gone in set(self._next_due) - current:

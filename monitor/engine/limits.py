@@ -22,10 +22,11 @@ with a FakeClock; the waits are asyncio's (replaceable in tests too).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from datetime import datetime, timedelta
 
 from monitor.clock import Clock
@@ -117,27 +118,34 @@ class ProviderLimiter:
         """Another instance was asked to pause: pause for `seconds` too."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> _Slot:
         """Hold one call's place: waits for a free slot and for the pace, then
         runs the block. Raises ProviderPaused (at once, not after waiting) when
         the provider is paused, LimiterClosed when the limiter is retired."""
+        return _Slot(self)
+
+    async def _enter(self) -> None:
         self._refuse_if_stopped()
-        async with self._slots:
+        await self._slots.acquire()
+        try:
             await self._pace()
-            self.in_flight += 1
-            self._idle.clear()
-            try:
-                yield
-            except Throttled as throttled:
-                self.throttled(throttled.retry_after, throttled.reason)
-                raise
-            else:
+        except BaseException:
+            self._slots.release()
+            raise
+        self.in_flight += 1
+        self._idle.clear()
+
+    def _exit(self, error: BaseException | None) -> None:
+        try:
+            if isinstance(error, Throttled):
+                self.throttled(error.retry_after, error.reason)
+            elif error is None:
                 self._throttles = 0
-            finally:
-                self.in_flight -= 1
-                if self.in_flight == 0:
-                    self._idle.set()
+        finally:
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()
+            self._slots.release()
 
     def throttled(self, retry_after: float | None, reason: str = "throttled") -> float:
         """The vendor asked us to slow down: pause the provider. Returns the pause in seconds."""
@@ -187,6 +195,10 @@ class ProviderLimiter:
         await self._idle.wait()
 
     async def _pace(self) -> None:
+        now = self._clock.monotonic()
+        if not self._pacing.locked() and self._next_start <= now:
+            self._next_start = now + self._interval  # the common case: no wait, no lock
+            return
         async with self._pacing:
             while True:
                 self._refuse_if_stopped()
@@ -208,35 +220,58 @@ class ProviderLimiter:
             await asyncio.wait_for(self._closing.wait(), seconds)
 
 
+class _Slot:
+    """One call's place in a limiter (a plain class: this runs for every poll)."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: ProviderLimiter) -> None:
+        self._limiter = limiter
+
+    async def __aenter__(self) -> None:
+        await self._limiter._enter()
+
+    async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        self._limiter._exit(error)
+
+
 class _Slots:
-    """A semaphore whose size can change while calls hold it."""
+    """A semaphore whose size can change while calls hold it, first come first served."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._used = 0
-        self._changed = asyncio.Condition()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def resize(self, size: int) -> None:
-        """Waiters see a larger size at the next release (a call is in flight
-        whenever one waits, so there always is one)."""
         self._size = size
+        self._wake()
 
-    async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._used < self._size)
+    async def acquire(self) -> None:
+        if self._used < self._size and not self._waiters:
             self._used += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter  # the slot is handed over: _used already counts it
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()
+            raise
 
-    async def __aexit__(self, *_: object) -> None:
-        async with self._changed:
-            self._used -= 1
-            self._changed.notify(max(1, self._size - self._used))
+    def release(self) -> None:
+        self._used -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._used < self._size:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._used += 1
+                waiter.set_result(None)
 
 
-@asynccontextmanager
-async def within(limiter: ProviderLimiter | None) -> AsyncIterator[None]:
+def within(limiter: ProviderLimiter | None) -> AbstractAsyncContextManager[None]:
     """`limiter.slot()`, or no limit at all when there is no limiter."""
-    if limiter is None:
-        yield
-        return
-    async with limiter.slot():
-        yield
+    return limiter.slot() if limiter is not None else nullcontext()

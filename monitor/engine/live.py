@@ -132,8 +132,8 @@ class LiveConfig:
 
     async def pick_up_runtime_watches(self) -> bool:
         """Start and stop run-time watches added or removed since the last look."""
-        records = await asyncio.to_thread(self._store.active_watches)
-        runtime = {r.name: r for r in records if r.source == "runtime"}
+        records = await asyncio.to_thread(self._store.active_watches, "runtime")
+        runtime = {r.name: r for r in records}
         if _fingerprint(runtime) == _fingerprint(self._runtime):
             return False
         async with self._lock:

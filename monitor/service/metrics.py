@@ -91,7 +91,8 @@ class Metrics:
             "SQL statements the daemon sent to its database (an executemany counts once).",
             registry=self.registry,
         )
-        event.listen(store.engine, "before_cursor_execute", self._count_statement)
+        for engine in {id(store.engine): store.engine, id(store.writer): store.writer}.values():
+            event.listen(engine, "before_cursor_execute", self._count_statement)
         self.registry.register(DatabaseCollector(store))
 
     def _count_statement(self, *_: object) -> None:

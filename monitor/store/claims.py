@@ -103,27 +103,42 @@ def record(writer: Engine, owner: str, writes: Sequence[PollWrite], now: datetim
 
 def record_in(db: Connection, owner: str | None, writes: Sequence[PollWrite], now: datetime) -> int:
     """`record` inside the caller's transaction; `owner` None writes without
-    the lease guard (tools and tests that hold no lease)."""
-    quiet: dict[frozenset[str], list[PollWrite]] = defaultdict(list)
-    queued = 0
+    the lease guard (tools and tests that hold no lease). Statements are one
+    per kind, not one per poll: job rows by the columns they set, then all
+    transitions, then all notifications."""
+    news = [write for write in writes if not write.quiet]
+    if owner is not None and news:
+        held = _still_held(db, owner, [write.job_pk for write in news])
+        news = [write for write in news if write.job_pk in held]  # else: the lease was lost
+    shapes: dict[frozenset[str], list[PollWrite]] = defaultdict(list)
     for write in writes:
-        if write.quiet:
-            quiet[frozenset(write.job_changes)].append(write)
-        else:
-            queued += _record_news(db, owner, write, now)
-    for columns, group in quiet.items():
-        _record_quiet(db, owner, sorted(columns), group)
-    return queued
+        shapes[frozenset(write.job_changes)].append(write)
+    for columns, group in shapes.items():
+        _update_jobs(db, owner, sorted(columns), group)
+    moves = [_transition_row(write) for write in news if write.transition is not None]
+    if moves:
+        db.execute(insert(transitions), moves)
+    queued = sum(write_conditions(db, w.conditions, now) for w in news if w.conditions)
+    entries = [(write.job_pk, entry) for write in news for entry in write.outbox]
+    return queued + outbox.enqueue_many(db, entries, now)
+
+
+def _still_held(db: Connection, owner: str, job_pks: list[int]) -> set[int]:
+    """Which of `job_pks` are still leased to `owner` (locked till commit on PostgreSQL)."""
+    query = select(_j.id).where(_j.id.in_(job_pks), _j.lease_owner == owner)
+    if db.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {pk for (pk,) in db.execute(query)}
 
 
 def _held_by(owner: str | None) -> Any:
     return True if owner is None else _j.lease_owner == owner
 
 
-def _record_quiet(
+def _update_jobs(
     db: Connection, owner: str | None, columns: list[str], group: list[PollWrite]
 ) -> None:
-    """One executemany for polls that set the same columns."""
+    """One executemany for the job rows that set the same columns."""
     statement = (
         update(jobs)
         .where(_j.id == bindparam("pk_"), _held_by(owner))
@@ -132,29 +147,18 @@ def _record_quiet(
     db.execute(statement, [{"pk_": w.job_pk, **w.job_changes} for w in group])
 
 
-def _record_news(db: Connection, owner: str | None, write: PollWrite, now: datetime) -> int:
-    changed = db.execute(
-        update(jobs)
-        .where(_j.id == write.job_pk, _held_by(owner))
-        .values(**write.job_changes, lease_until=None)
-    ).rowcount
-    if changed == 0:
-        return 0  # the lease was lost: the new holder records its own polls
-    if write.transition is not None:
-        t = write.transition
-        db.execute(
-            insert(transitions).values(
-                job_pk=write.job_pk,
-                from_state=t.from_state.value,
-                to_state=t.to_state.value,
-                raw_status=t.raw_status,
-                progress=t.progress,
-                message=t.message,
-                at=t.at,
-            )
-        )
-    queued = write_conditions(db, write.conditions, now) if write.conditions else 0
-    return queued + outbox.enqueue(db, write.job_pk, write.outbox, now)
+def _transition_row(write: PollWrite) -> dict[str, Any]:
+    t = write.transition
+    assert t is not None
+    return {
+        "job_pk": write.job_pk,
+        "from_state": t.from_state.value,
+        "to_state": t.to_state.value,
+        "raw_status": t.raw_status,
+        "progress": t.progress,
+        "message": t.message,
+        "at": t.at,
+    }
 
 
 def release(writer: Engine, owner: str, job_pks: Iterable[int], changes: dict[str, Any]) -> None:

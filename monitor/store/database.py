@@ -17,17 +17,22 @@ def open_engine(url: str) -> Engine:
     if parsed.password:
         add_secret(str(parsed.password))
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _tune_sqlite)
-        # SQLAlchemy, not pysqlite, begins transactions, so a writer can take
-        # the write lock up front (`BEGIN IMMEDIATE`) and queue on busy_timeout
-        # rather than fail when a read lock cannot be upgraded.
-        event.listen(engine, "begin", _begin)
-        return engine
+        return _sqlite_engine(url)
+
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     # pool_pre_ping lets the daemon ride out a PostgreSQL restart.
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_engine(url: str, **options: Any) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30}, **options)
+    event.listen(engine, "connect", _tune_sqlite)
+    # SQLAlchemy, not pysqlite, begins transactions, so a writer can take
+    # the write lock up front (`BEGIN IMMEDIATE`) and queue on busy_timeout
+    # rather than fail when a read lock cannot be upgraded.
+    event.listen(engine, "begin", _begin)
+    return engine
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -51,9 +56,34 @@ def _begin(connection: Any) -> None:
 WRITE_OPTION = "loadwatch_write"
 
 
+_WRITERS: dict[int, Engine] = {}
+
+
 def writer(engine: Engine) -> Engine:
-    """The same engine, marked so its transactions take SQLite's write lock at once."""
-    return engine.execution_options(**{WRITE_OPTION: True})
+    """The engine to write with. On SQLite, one connection for all of a
+    process's writes, its transactions taking the write lock at once: writers
+    queue in the process, not in SQLite's busy handler, which sleeps up to
+    100 ms between tries and left the daemon idle while two writers waited
+    on each other. On PostgreSQL, the engine itself."""
+    if not is_sqlite(engine):
+        return engine
+    found = _WRITERS.get(id(engine))
+    if found is None:
+        found = _sqlite_engine(
+            engine.url.render_as_string(hide_password=False),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=120,
+        ).execution_options(**{WRITE_OPTION: True})
+        _WRITERS[id(engine)] = found
+        event.listen(engine, "engine_disposed", lambda _: _forget_writer(engine))
+    return found
+
+
+def _forget_writer(engine: Engine) -> None:
+    found = _WRITERS.pop(id(engine), None)
+    if found is not None:
+        found.dispose()
 
 
 def is_sqlite(engine: Engine) -> bool:

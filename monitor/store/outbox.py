@@ -45,6 +45,22 @@ def enqueue(
     return queued
 
 
+def enqueue_many(
+    db: Connection, entries: Sequence[tuple[int | None, OutboxEntry]], now: datetime
+) -> int:
+    """`enqueue` for many (job pk, entry) pairs in one statement."""
+    if not entries:
+        return 0
+    insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(notifications)
+        .on_conflict_do_nothing(index_elements=["dedupe_key", "url_key"])
+        .returning(_n.id)
+    )
+    rows = [_new_row(job_pk, entry, now) for job_pk, entry in entries]
+    return len(db.execute(statement, rows).all())
+
+
 def _new_row(job_pk: int | None, entry: OutboxEntry, now: datetime) -> dict[str, Any]:
     return {
         "job_pk": job_pk,

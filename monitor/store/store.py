@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, and_, func, insert, select, update
+from sqlalchemy import Engine, RowMapping, Text, and_, cast, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.domain import TERMINAL_STATES, State
@@ -124,10 +124,20 @@ class Store:
         db.execute(update(watches).where(watches.c.id == row["id"]).values(**values))
         return int(row["id"])
 
-    def active_watches(self) -> list[WatchRecord]:
+    def active_watches(
+        self, source: str | None = None, *, discovering: bool = False
+    ) -> list[WatchRecord]:
+        """Active watches: all, of one `source` ("config" or "runtime"), or
+        only those that discover their jobs."""
+        query = select(watches).where(watches.c.active).order_by(watches.c.name)
+        if source is not None:
+            query = query.where(watches.c.source == source)
+        if discovering:
+            # JSON null, not SQL NULL, is what a watch without `discover` holds.
+            found = func.coalesce(cast(watches.c.discover, Text), "null")
+            query = query.where(found != "null")
         with self.engine.connect() as db:
-            rows = db.execute(select(watches).where(watches.c.active).order_by(watches.c.name))
-            return [_watch_record(row) for row in rows.mappings()]
+            return [_watch_record(row) for row in db.execute(query).mappings()]
 
     # -- jobs -------------------------------------------------------------------
 

@@ -1,0 +1,276 @@
+"""Benchmark: the real daemon polling 1,000 to 10,000 jobs every 10 s, against
+two floors doing the same requests with no schedule, state or database.
+
+    python -m bench.scale                                   # SQLite, 1k/3k/10k
+    python -m bench.scale --database postgresql+psycopg://postgres@127.0.0.1/test
+    python -m bench.scale --jobs 10000 --seconds 30
+
+For each size: the fast fake server (bench/fakeserver.py, its own process and
+its own CPU shown) answers for N KPA Flex jobs; `loadwatch run` runs as its
+own process with N watches whose first polls are spread over one interval
+(steady state, not a start-up stampede). Over the measuring window it reports
+polls/s at the server, the daemon's CPU per poll (its own rusage, from /proc)
+and the ratio to each floor, poll lateness p50/p99 (the daemon's histogram),
+peak RSS, SQL statements per poll, and transition -> delivered p50/p99 for
+jobs that end in the window (json:// to a receiver in the server's process).
+The floors (bench/floor.py) send the same requests at the same rate from a
+process that does nothing else: httpx on the transport loadwatch uses, and
+bare aiohttp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.fakeserver import TOKEN, FakeServer
+from bench.floor import run_floor
+
+PERIOD = 10.0
+
+
+def config_text(database: str, url: str, jobs: int, port: int) -> str:
+    lines = [
+        f'database: "{database}"',
+        "http:",
+        f'  listen: "127.0.0.1:{port}"',
+        "defaults:",
+        f"  poll: {{initial: {PERIOD}s, factor: 1, max: {PERIOD}s, jitter: 0.02}}",
+        "  stall_after: 1d",
+        "  notify: [receiver]",
+        "notifiers:",
+        "  receiver:",
+        f'    urls: ["json://{url.removeprefix("http://")}/notify"]',
+        "providers:",
+        "  hr:",
+        "    type: kpa_flex",
+        f"    base_url: {url}",
+        f"    token: {TOKEN}",
+        "    max_rps: 100000",
+        "    max_concurrency: 64",
+        "watches:",
+    ]
+    for number in range(jobs):
+        lines += [f"  - name: w{number}", "    provider: hr", f'    job: "job-{number}"']
+    return "\n".join(lines) + "\n"
+
+
+def prepare(config_path: Path, jobs: int) -> None:
+    """Create the watches and jobs, with first polls spread over one interval."""
+    from sqlalchemy import bindparam, update
+
+    from monitor.config import load_config
+    from monitor.store.store import Store, WatchSpec
+    from monitor.store.tables import jobs as jobs_table
+
+    config = load_config(config_path, environ={})
+    store = Store(config.database)
+    store.upgrade()
+    now = datetime.now(UTC)
+    store.sync_config_watches(
+        [WatchSpec(name=w.name, provider=w.provider, job=w.job) for w in config.watches], now
+    )
+    # Steady state: each job already seen running, as the server will say again.
+    rng = random.Random(1)
+    started = datetime.fromtimestamp(1700000000, UTC)
+    with store.writer.begin() as db:
+        rows = [
+            {"pk": job.id, "at": now + timedelta(seconds=5 + rng.random() * PERIOD)}
+            for job in store.all_jobs()
+        ]
+        db.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == bindparam("pk"))
+            .values(
+                next_poll_at=bindparam("at"),
+                next_check_at=None,
+                state="running",
+                raw_status="dataloading",
+                started_at=started,
+                state_changed_at=now,
+                polls=1,
+            ),
+            rows,
+        )
+    store.close()
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, _, value = line.rpartition(" ")
+        with contextlib.suppress(ValueError):
+            values[name] = float(value)
+    return values
+
+
+def _quantile(before: dict[str, float], after: dict[str, float], q: float) -> float:
+    """The q-quantile of poll lateness in the window, as its histogram bucket's bound."""
+    prefix = 'loadwatch_poll_lateness_seconds_bucket{le="'
+    buckets = sorted(
+        (float(name[len(prefix) : -2]), after[name] - before.get(name, 0.0))
+        for name in after
+        if name.startswith(prefix)
+    )
+    total = buckets[-1][1] if buckets else 0.0
+    for bound, count in buckets:
+        if total and count >= q * total:
+            return bound
+    return float("nan")
+
+
+def _proc(pid: int) -> tuple[float, float]:
+    """(CPU seconds, peak RSS MiB) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    peak = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+    return cpu, peak
+
+
+@contextlib.contextmanager
+def daemon(config_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config_path), "--log-level", "warning"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            if process.poll() is not None:
+                raise RuntimeError(process.stderr.read().decode() if process.stderr else "")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[str, Any]:
+    port = 18000 + random.randrange(1000)
+    with FakeServer() as server, tempfile.TemporaryDirectory() as folder:
+        config_path = Path(folder) / "config.yaml"
+        if database.startswith("sqlite"):
+            database = f"sqlite:///{folder}/loadwatch.db"
+        config_path.write_text(config_text(database, server.url, jobs, port))
+        prepare(config_path, jobs)
+        ending = [f"job-{n}" for n in random.Random(2).sample(range(jobs), min(100, jobs // 10))]
+        with daemon(config_path, port) as process:
+            time.sleep(warmup)
+            # Jobs end at random moments of the window: transition -> delivery.
+            for job in ending:
+                server.end_jobs([job], time.time() + random.random() * seconds * 0.8)
+            before_server, before_metrics = server.stats(), _metrics(port)
+            before_cpu, _ = _proc(process.pid)
+            started = time.monotonic()
+            time.sleep(seconds)
+            after_cpu, peak = _proc(process.pid)
+            elapsed = time.monotonic() - started
+            after_server, after_metrics = server.stats(), _metrics(port)
+            time.sleep(2)  # the last deliveries
+            final = server.stats()
+    polls = after_server["requests"] - before_server["requests"]
+    statements = after_metrics.get("loadwatch_sql_statements_total", 0) - before_metrics.get(
+        "loadwatch_sql_statements_total", 0
+    )
+    delays = sorted(
+        final["delivered"][job] - final["ended"][job]
+        for job in final["ended"]
+        if job in final["delivered"]
+    )
+    return {
+        "jobs": jobs,
+        "demanded_per_s": jobs / PERIOD,
+        "polls_per_s": polls / elapsed,
+        "cpu_per_poll_us": (after_cpu - before_cpu) / max(polls, 1) * 1e6,
+        "daemon_cpu_percent": (after_cpu - before_cpu) / elapsed * 100,
+        "server_cpu_percent": (after_server["cpu"] - before_server["cpu"]) / elapsed * 100,
+        "lateness_p50": _quantile(before_metrics, after_metrics, 0.5),
+        "lateness_p99": _quantile(before_metrics, after_metrics, 0.99),
+        "peak_rss_mib": peak,
+        "sql_per_poll": statements / max(polls, 1),
+        "delivered": f"{len(delays)}/{len(final['ended'])}",
+        "delivery_p50": statistics.median(delays) if delays else float("nan"),
+        "delivery_p99": delays[int(len(delays) * 0.99) - 1 if len(delays) > 1 else 0]
+        if delays
+        else float("nan"),
+    }
+
+
+def _pg_schema(url: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    schema = f"lw_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base)
+    with admin.begin() as db:
+        db.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as db:
+            db.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+pg_schema = contextlib.contextmanager(_pg_schema)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", default="sqlite", help="sqlite, or a PostgreSQL URL")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1000, 3000, 10000])
+    parser.add_argument("--seconds", type=float, default=30.0, help="measuring window")
+    parser.add_argument("--warmup", type=float, default=25.0, help="past the first polls")
+    parser.add_argument("--no-floors", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    for jobs in args.jobs:
+        if args.database == "sqlite":
+            row = run_size("sqlite", jobs, args.seconds, args.warmup)
+        else:
+            with pg_schema(args.database) as url:
+                row = run_size(url, jobs, args.seconds, args.warmup)
+        if not args.no_floors:
+            with FakeServer() as server:
+                rate = jobs / PERIOD
+                row["floor_httpx_us"] = run_floor(server.url, "httpx", rate, 15.0)
+                row["floor_aiohttp_us"] = run_floor(server.url, "aiohttp", rate, 15.0)
+            row["ratio_httpx"] = row["cpu_per_poll_us"] / row["floor_httpx_us"]
+            row["ratio_aiohttp"] = row["cpu_per_poll_us"] / row["floor_aiohttp_us"]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
