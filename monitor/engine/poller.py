@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 DATABASE_RETRY_SECONDS = 2.0  # a job whose poll could not reach the database is retried this soon
 CRASH_RETRY_SECONDS = 60.0  # a poll that crashed (a bug) is tried again this much later
+# A job claimed to be polled within this is polled, not just checked: it may
+# start a few ms early, and a check due a moment before its poll is the poll's.
+POLL_EARLY_SECONDS = 1.0
 
 
 class Poller:
@@ -60,7 +63,8 @@ class Poller:
     async def run(self, job: JobRecord, held: HeldConditions | None) -> None:
         """Poll `job` when its poll is due, else judge its conditions; never raises."""
         try:
-            due = job.next_poll_at is not None and job.next_poll_at <= self._clock.now()
+            soon = self._clock.now() + timedelta(seconds=POLL_EARLY_SECONDS)
+            due = job.next_poll_at is not None and job.next_poll_at <= soon
             await (self._poll(job, held) if due else self._check(job, held))
         except Exception as error:
             if reason := unavailable(error):

@@ -30,6 +30,9 @@ from monitor.store.store import Store
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 2.0  # a batch that could not reach the database is written again this soon
+# A batch gathers this long before it is written (unless someone waits on it):
+# a transaction costs far more than a row, and 20 ms is nothing to a poll.
+GATHER_SECONDS = 0.02
 MAX_BATCH = 500  # writes per transaction
 FAILED_WRITE_RETRY_SECONDS = 60.0
 
@@ -90,6 +93,8 @@ class Recorder:
                 stop.cancel()
                 wake.cancel()
                 continue
+            if len(self._pending) < MAX_BATCH and not self._waiters and not stopping.is_set():
+                await asyncio.sleep(GATHER_SECONDS)
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             if not await self._write(batch):
                 if stopping.is_set():
