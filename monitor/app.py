@@ -4,6 +4,7 @@ them until told to stop."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -141,11 +142,14 @@ class Daemon:
         """Load the config file again and apply it (SPEC §6); False when it was
         refused (logged with FILE:LINE) and the running config stays."""
         with self.service.reloading():
+            gc.unfreeze()  # the old config may be garbage now
             try:
                 return await self.live.reload(trigger)
             except Exception:
                 log.exception("config reload (%s) failed; the running config stays", trigger)
                 return False
+            finally:
+                _settle_memory()
 
     def request_reload(self, trigger: str = "SIGHUP") -> None:
         """Reload soon (for a signal handler, which cannot await)."""
@@ -199,6 +203,7 @@ class Daemon:
             self._background.add(asyncio.create_task(work, name=name))
         try:
             await self.service.start()  # the HTTP listener, then READY=1 to systemd
+            _settle_memory()
             self.ready.set()
             log.info(
                 "loadwatch running as %s: %d watches, %d providers, database %s",
@@ -255,6 +260,16 @@ class Daemon:
         await self.live.close()
         await asyncio.to_thread(self.store.close)
         log.info("stopped")
+
+
+def _settle_memory() -> None:
+    """Move what start-up (or a reload) built into the GC's permanent
+    generation. The config and the providers live until the next reload; left
+    in generation 2, every full collection walked them again: with 10,000
+    watches that stopped the loop 0.3-0.4 s several times a minute and halved
+    the polls per second (bench/README.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _database_label(url: str) -> str:
