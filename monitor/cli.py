@@ -139,7 +139,13 @@ def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
         await daemon.run()
 
-    asyncio.run(serve())
+    from monitor.store.instances import DatabaseInUse
+
+    try:
+        asyncio.run(serve())
+    except DatabaseInUse as error:
+        print(f"loadwatch: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

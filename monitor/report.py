@@ -39,6 +39,9 @@ def status_rows(store: Store) -> list[dict[str, Any]]:
                 "last_failure": job.last_failure,
                 "conditions": [_condition(c) for c in held.get(job.id, [])],
                 "notifications": notifications.get(job.id) or dict(_NO_NOTIFICATIONS),
+                # The instance polling it now (lease_until set) or that polled it last.
+                "instance": job.lease_owner,
+                "leased_until": _time(job.lease_until),
             }
         )
     return rows
@@ -104,11 +107,11 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
 def status_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no jobs tracked yet"
-    header = (
+    header: tuple[str, ...] = (
         *("WATCH", "PROVIDER", "JOB", "STATE", "RAW", "PROGRESS", "LAST POLL", "NEXT POLL"),
         "CONDITIONS",
     )
-    lines = [
+    lines: list[tuple[Any, ...]] = [
         (
             row["watch"],
             row["provider"],
@@ -122,6 +125,9 @@ def status_table(rows: list[dict[str, Any]]) -> str:
         )
         for row in rows
     ]
+    if len({row.get("instance") for row in rows} - {None}) > 1:  # several daemons share it
+        header = (*header, "INSTANCE")
+        lines = [(*line, row.get("instance") or "-") for line, row in zip(lines, rows, strict=True)]
     return _table(header, lines) + "\n\n" + notification_summary(rows)
 
 

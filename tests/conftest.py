@@ -58,6 +58,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'loadwatch.db'}"
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A schema of its own in the PostgreSQL named by $LOADWATCH_TEST_PG."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
     base = make_url(_postgres_url())
     schema = f"lw_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)

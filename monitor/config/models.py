@@ -233,6 +233,10 @@ class Config(_Settings):
     path: Path  # the file it came from, absolute
     database: str = "sqlite:///loadwatch.db"  # relative to $STATE_DIRECTORY, else the cwd
     timezone: str | None = None  # IANA name; None: the machine's
+    # How long a job stays with the instance polling it when that instance
+    # stops renewing (it died): its jobs move to the others within this plus
+    # one poll interval. Renewed every third of it.
+    lease: Duration = Field(default=30.0, ge=1.0, le=3600.0)
     http: HttpSettings | None = None
     defaults: WatchPolicy = WatchPolicy()
     providers: dict[str, ProviderSettings] = {}

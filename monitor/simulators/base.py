@@ -252,6 +252,12 @@ class Simulator(ABC):
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Seconds each answer takes (a slower vendor: in-flight requests overlap).
+        self.latency = 0.0
+        # The same request (same path, query and body: one job's poll) in
+        # flight twice at once, counted: two pollers of one job.
+        self.overlaps = 0
+        self._in_flight: dict[tuple[str, str, bytes], int] = {}
 
     @abstractmethod
     def handle(self, request: RecordedRequest) -> Reply:
@@ -322,6 +328,20 @@ class Simulator(ABC):
             self._faults.clear()
 
     def _answer(self, request: RecordedRequest) -> Reply | None:
+        key = (request.path, request.query, request.body)
+        with self._lock:
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            if self._in_flight[key] > 1:
+                self.overlaps += 1
+        try:
+            if self.latency:
+                self._stopping.wait(self.latency)
+            return self._answer_now(request)
+        finally:
+            with self._lock:
+                self._in_flight[key] -= 1
+
+    def _answer_now(self, request: RecordedRequest) -> Reply | None:
         with self._lock:
             self._requests.append(request)
             fault = self._take_fault()

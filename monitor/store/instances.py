@@ -145,7 +145,8 @@ class SqliteLock:
     The OS drops it when the process dies, however it dies."""
 
     def __init__(self, url: str) -> None:
-        database = make_url(url).database or ""
+        parsed = make_url(url)
+        database = parsed.database or "" if parsed.get_backend_name() == "sqlite" else ""
         self.database = Path(database).resolve() if database not in ("", ":memory:") else None
         self._file: IO[str] | None = None
 
