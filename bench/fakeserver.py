@@ -7,7 +7,7 @@ counts requests per job, notes when two requests for one job overlap (two
 pollers at once), notes when each job first answered as ended, and receives
 the daemon's json:// notifications, noting when each job's arrived.
 
-    GET /stats   -> {"requests", "cpu", "overlaps", "per_job", "ended", "delivered"}
+    GET /stats   -> {"requests", "cpu", "overlaps", "per_job", "last_at", "ended", "delivered"}
     POST /end    -> {"jobs": [...], "at": epoch} end these jobs at that time
 """
 
@@ -29,6 +29,7 @@ class _State:
     def __init__(self) -> None:
         self.requests = 0
         self.per_job: Counter[str] = Counter()
+        self.last_at: dict[str, float] = {}  # job -> when it was last asked about
         self.in_flight: Counter[str] = Counter()
         self.overlaps = 0
         self.end_at: dict[str, float] = {}
@@ -46,6 +47,7 @@ class _State:
                     "cpu": usage.ru_utime + usage.ru_stime,
                     "overlaps": self.overlaps,
                     "per_job": self.per_job,
+                    "last_at": self.last_at,
                     "ended": self.ended,
                     "delivered": self.delivered,
                 }
@@ -68,6 +70,7 @@ class _State:
         job = payload.get("id", "")
         self.per_job[job] += 1
         now = time.time()
+        self.last_at[job] = now
         if now >= self.end_at.get(job, float("inf")):
             self.ended.setdefault(job, now)
             status = "dataloaded"

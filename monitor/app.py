@@ -49,9 +49,7 @@ class Daemon:
             self.store, self.clock, self._notifiers, self.owner, on_settled=self._changed.set
         )
         # The poll path: claim (dispatch) -> poll and judge (poller, keeper) -> record.
-        self.fleet = Fleet(
-            self.store, self.clock, self.owner, lambda: self._wiring, config.lease
-        )
+        self.fleet = Fleet(self.store, self.clock, self.owner, lambda: self._wiring, config.lease)
         self.keeper = ConditionKeeper(self.store, self.clock)
         self.recorder = Recorder(self.store, self.owner, self.clock, self._recorded)
         self.poller = Poller(self.clock, lambda: self._wiring, self.keeper, self.recorder)
@@ -114,6 +112,11 @@ class Daemon:
     def config(self) -> Config:
         """The config running now (replaced by each accepted reload)."""
         return self.live.config
+
+    @property
+    def polling(self) -> bool:
+        """Whether the poll loop runs (the health check asks)."""
+        return self.dispatcher.running
 
     @property
     def _wiring(self) -> Wiring:

@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from monitor.config import Config
 from monitor.domain import State
 from monitor.service.api import Api
 from monitor.service.health import HealthCheck, Heartbeat
@@ -22,8 +23,22 @@ from monitor.service.metrics import Metrics
 from monitor.service.sdnotify import SystemdNotifier
 from monitor.store.store import Store, WatchSpec
 
-if TYPE_CHECKING:
-    from monitor.app import Daemon
+
+class Served(Protocol):
+    """What the service layer needs of the daemon it serves (monitor/app.py)."""
+
+    store: Store
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def polling(self) -> bool:
+        """Whether the poll loop runs (for the health check)."""
+        ...
+
+    async def add_watch(self, spec: WatchSpec) -> bool: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +49,14 @@ ADD_WATCH_TIMEOUT = 30.0
 class ServiceRuntime:
     """sd_notify, watchdog, STATUS=, metrics and HTTP for one daemon."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Served) -> None:
         self._daemon = daemon
         self.notifier = SystemdNotifier()
         self.heartbeat = Heartbeat()
         self._stopping = False
         self.health = HealthCheck(
             self.heartbeat,
-            scheduler_running=lambda: daemon.dispatcher.running,
+            scheduler_running=lambda: daemon.polling,
             stopping=lambda: self._stopping,
             ping_database=daemon.store.ping,
         )
