@@ -1,5 +1,5 @@
-"""Claims and leases for polling from several instances: jobs.next_check_at,
-instances, provider_pauses, leases.
+"""Claims and leases for polling from several instances: jobs.next_check_at
+and jobs.due_at, instances, provider_pauses, leases.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,9 +20,13 @@ UTC_TIME = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("next_check_at", UTC_TIME))
-        batch.create_index("ix_jobs_next_check_at", ["next_check_at"])
-    # Jobs tracked before this revision have their conditions judged at once.
-    op.execute("UPDATE jobs SET next_check_at = next_poll_at WHERE next_poll_at IS NOT NULL")
+        batch.add_column(sa.Column("due_at", UTC_TIME))
+        batch.create_index("ix_jobs_due_at", ["due_at"])
+    # Jobs tracked before this revision have their conditions judged at their next poll.
+    op.execute(
+        "UPDATE jobs SET next_check_at = next_poll_at, due_at = next_poll_at"
+        " WHERE next_poll_at IS NOT NULL"
+    )
     op.create_table(
         "instances",
         sa.Column("name", sa.String(100), primary_key=True),
@@ -54,5 +58,6 @@ def downgrade() -> None:
     op.drop_table("provider_pauses")
     op.drop_table("instances")
     with op.batch_alter_table("jobs") as batch:
-        batch.drop_index("ix_jobs_next_check_at")
+        batch.drop_index("ix_jobs_due_at")
+        batch.drop_column("due_at")
         batch.drop_column("next_check_at")

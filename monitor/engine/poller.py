@@ -28,7 +28,7 @@ from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
 from monitor.redact import redact
 from monitor.store.conditions import HeldConditions
 from monitor.store.database import unavailable
-from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite
+from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, due_changes
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Poller:
 
     def later(self, job: JobRecord, when: datetime | None) -> None:
         """Give the job back unpolled, to be polled at `when` (None: not again)."""
-        self._recorder.add(PollWrite(job.id, {"next_poll_at": when}))
+        self._recorder.add(PollWrite(job.id, due_changes(job, {"next_poll_at": when})))
 
     async def _poll(self, job: JobRecord, held: HeldConditions | None) -> None:
         wiring = self._wiring()
@@ -202,7 +202,7 @@ class Poller:
         """Judge the job's conditions between polls (a deadline, a reminder)."""
         wiring = self._wiring()
         if job.state.terminal or job.watch not in wiring.watches:
-            self._recorder.add(PollWrite(job.id, {"next_check_at": None}))
+            self._recorder.add(PollWrite(job.id, due_changes(job, {"next_check_at": None})))
             return
         judgement = await self._keeper.judge(job, wiring, held=held)
         if judgement is not None:
@@ -215,15 +215,16 @@ class Poller:
 
 
 def _judged(write: PollWrite, judgement: Judgement, job: JobRecord) -> PollWrite:
+    """The poll's write with its judgement; `job` is as the poll left it."""
     write.conditions = judgement.write or None
-    write.job_changes["next_check_at"] = None if job.state.terminal else judgement.next_check_at
+    next_check = None if job.state.terminal else judgement.next_check_at
+    write.job_changes = due_changes(job, {**write.job_changes, "next_check_at": next_check})
     return write
 
 
 def _checked(job: JobRecord, judgement: Judgement) -> PollWrite:
-    return PollWrite(
-        job.id, {"next_check_at": judgement.next_check_at}, conditions=judgement.write or None
-    )
+    changes = due_changes(job, {"next_check_at": judgement.next_check_at})
+    return PollWrite(job.id, changes, conditions=judgement.write or None)
 
 
 def _changed_only(job: JobRecord, changes: dict[str, object]) -> dict[str, object]:

@@ -20,7 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from monitor.store import outbox
 from monitor.store.conditions import write_conditions
@@ -49,22 +60,22 @@ def claim(
     watch_names: dict[int, str],
 ) -> list[JobRecord]:
     """Lease the provider's due jobs to `owner`, soonest due first."""
-    of_provider = select(watches.c.id).where(
-        watches.c.active, watches.c.provider == request.provider
-    )
-    if request.skip_watches:
-        of_provider = of_provider.where(watches.c.id.not_in(request.skip_watches))
+    # Driven by the due_at index: only rows already due are read.
     due = (
         select(_j.id)
+        .select_from(jobs.join(watches, watches.c.id == _j.watch_id))
         .where(
-            _j.watch_id.in_(of_provider.scalar_subquery()),
-            _j.retired_at.is_(None),
-            or_(_j.next_poll_at <= request.due_by, _j.next_check_at <= request.due_by),
+            _j.due_at <= request.due_by,
             or_(_j.lease_until.is_(None), _j.lease_until < now),
+            _j.retired_at.is_(None),
+            watches.c.active,
+            watches.c.provider == request.provider,
         )
-        .order_by(_j.next_poll_at.nulls_last())
+        .order_by(_j.due_at)
         .limit(request.limit)
     )
+    if request.skip_watches:
+        due = due.where(_j.watch_id.not_in(request.skip_watches))
     if writer.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     statement = (
@@ -86,12 +97,18 @@ def record_failure(writer: Engine, owner: str, write: PollWrite) -> None:
             .where(_j.id == write.job_pk, _j.lease_owner == owner)
             .values(
                 **write.job_changes,
+                due_at=_sooner(write.job_changes["next_poll_at"], _j.next_check_at),
                 polls=_j.polls + 1,
                 failed_polls=_j.failed_polls + 1,
                 consecutive_failures=_j.consecutive_failures + 1,
                 lease_until=None,
             )
         )
+
+
+def _sooner(when: datetime, column: Any) -> Any:
+    """SQL for the sooner of `when` and a nullable time column."""
+    return case((column.is_(None), when), (column < when, column), else_=when)
 
 
 def record(writer: Engine, owner: str, writes: Sequence[PollWrite], now: datetime) -> int:
@@ -111,7 +128,7 @@ def record_in(db: Connection, owner: str | None, writes: Sequence[PollWrite], no
         held = _still_held(db, owner, [write.job_pk for write in news])
         news = [write for write in news if write.job_pk in held]  # else: the lease was lost
     shapes: dict[frozenset[str], list[PollWrite]] = defaultdict(list)
-    for write in writes:
+    for write in sorted(writes, key=lambda w: w.job_pk):  # one lock order for every writer
         shapes[frozenset(write.job_changes)].append(write)
     for columns, group in shapes.items():
         _update_jobs(db, owner, sorted(columns), group)
@@ -125,7 +142,8 @@ def record_in(db: Connection, owner: str | None, writes: Sequence[PollWrite], no
 
 def _still_held(db: Connection, owner: str, job_pks: list[int]) -> set[int]:
     """Which of `job_pks` are still leased to `owner` (locked till commit on PostgreSQL)."""
-    query = select(_j.id).where(_j.id.in_(job_pks), _j.lease_owner == owner)
+    query = select(_j.id).where(_j.id.in_(sorted(job_pks)), _j.lease_owner == owner)
+    query = query.order_by(_j.id)
     if db.dialect.name == "postgresql":
         query = query.with_for_update()
     return {pk for (pk,) in db.execute(query)}
@@ -176,11 +194,16 @@ def release(writer: Engine, owner: str, job_pks: Iterable[int], changes: dict[st
 
 def renew(writer: Engine, owner: str, lease_until: datetime) -> int:
     """Extend every lease `owner` holds (while it is alive); returns how many."""
+    # Rows the recorder is writing right now are skipped, not waited for (they
+    # are being given back): waiting would deadlock with it on PostgreSQL.
+    mine = select(_j.id).where(_j.lease_owner == owner, _j.lease_until.is_not(None))
+    if writer.dialect.name == "postgresql":
+        mine = mine.with_for_update(skip_locked=True)
     with writer.begin() as db:
         return int(
             db.execute(
                 update(jobs)
-                .where(_j.lease_owner == owner, _j.lease_until.is_not(None))
+                .where(_j.id.in_(mine.scalar_subquery()))
                 .values(lease_until=lease_until)
             ).rowcount
         )
@@ -212,7 +235,7 @@ def make_due(writer: Engine, watch_ids: Sequence[int], now: datetime) -> int:
             db.execute(
                 update(jobs)
                 .where(_j.watch_id.in_(list(watch_ids)), _j.next_poll_at.is_not(None))
-                .values(next_poll_at=now, next_check_at=now)
+                .values(next_poll_at=now, next_check_at=now, due_at=now)
             ).rowcount
         )
 
@@ -231,7 +254,7 @@ def check_soon(writer: Engine, now: datetime) -> int:
             .where(
                 _j.next_poll_at > horizon, or_(_j.next_check_at.is_(None), _j.next_check_at > now)
             )
-            .values(next_check_at=now)
+            .values(next_check_at=now, due_at=now)
         )
         return int(
             db.execute(

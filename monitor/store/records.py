@@ -56,8 +56,18 @@ class JobRecord:
     backoff_step: int
     retired_at: datetime | None = None  # its watch no longer names it: not polled
     next_check_at: datetime | None = None  # when its conditions are judged without a poll
+    due_at: datetime | None = None  # the sooner of next_poll_at and next_check_at
     lease_owner: str | None = None  # the instance polling it now, or that polled it last
     lease_until: datetime | None = None
+
+
+def due_changes(job: JobRecord, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` with `due_at`: the sooner of the job's next poll and next
+    check once `changes` apply (what claims look for)."""
+    poll = changes.get("next_poll_at", job.next_poll_at)
+    check = changes.get("next_check_at", job.next_check_at)
+    times = [when for when in (poll, check) if when is not None]
+    return {**changes, "due_at": min(times) if times else None}
 
 
 def job_record(row: Mapping[str, Any] | Any) -> JobRecord:
@@ -153,6 +163,7 @@ SCHEDULE_COLUMNS = frozenset(
         "last_poll_at",
         "next_poll_at",
         "next_check_at",
+        "due_at",
         "polls",
         "failed_polls",
         "consecutive_failures",

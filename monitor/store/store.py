@@ -11,7 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, Text, and_, cast, func, insert, select, update
+from sqlalchemy import (
+    Engine,
+    RowMapping,
+    Text,
+    and_,
+    cast,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.domain import TERMINAL_STATES, State
@@ -69,6 +80,7 @@ class Store:
         gets its job row, due at once, the first time it is seen."""
         wanted = {spec.name: spec for spec in specs}
         with self._writer.begin() as db:
+            _one_at_a_time(db)
             existing = {row.name: row for row in db.execute(select(watches)).mappings()}
             for name, row in existing.items():
                 gone = name not in wanted and name not in keep
@@ -89,6 +101,7 @@ class Store:
     def add_runtime_watch(self, spec: WatchSpec, now: datetime) -> bool:
         """Add a watch from the CLI or HTTP API; False if the name is taken."""
         with self._writer.begin() as db:
+            _one_at_a_time(db)
             row = db.execute(select(watches).where(watches.c.name == spec.name)).mappings().first()
             if row is not None and row["active"]:
                 return False
@@ -283,6 +296,17 @@ class Store:
             ).scalar()
 
 
+_WATCHES_LOCK_ID = 0x10AD_3A7D  # any fixed number: instances take turns changing watches
+
+
+def _one_at_a_time(db: Any) -> None:
+    """Instances sharing PostgreSQL change the watches table in turns (two
+    starting at once would insert the same watch twice); SQLite's write lock
+    already does this."""
+    if db.dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WATCHES_LOCK_ID})
+
+
 def _job_is_new(row: RowMapping | None, job_id: str) -> bool:
     """Whether `job_id` is a job the watch in `row` did not name before. A watch whose
     job is unchanged has its job row already, perhaps renamed by its first poll
@@ -307,6 +331,7 @@ def new_job_values(watch_id: int, job_id: str, now: datetime) -> dict[str, Any]:
         "state": State.UNKNOWN.value,
         "first_seen_at": now,
         "next_poll_at": now,
+        "due_at": now,
         "polls": 0,
         "failed_polls": 0,
         "consecutive_failures": 0,

@@ -109,12 +109,14 @@ jobs = Table(
     # When its conditions (stalled, overdue, reminders) must be judged again
     # without a poll; None: not until its next poll.
     Column("next_check_at", UTCDateTime),
+    # The sooner of the two: what a claim looks for (one index range, due rows only).
+    Column("due_at", UTCDateTime),
     # Set when its watch stopped naming it (the watch's job id was changed): kept
     # for history, no longer polled.
     Column("retired_at", UTCDateTime),
     UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
     Index("ix_jobs_next_poll_at", "next_poll_at"),
-    Index("ix_jobs_next_check_at", "next_check_at"),
+    Index("ix_jobs_due_at", "due_at"),
 )
 
 transitions = Table(

@@ -136,9 +136,14 @@ def test_three_instances_poll_each_job_once_at_a_time_and_announce_each_end_once
             job, [Step({"status": "dataloading"}, polls=10), Step({"status": "dataloaded"})]
         )
     with ExitStack() as stack:
-        start_three(stack, tmp_path, postgres_url, kpa, json_receiver)
+        processes = start_three(stack, tmp_path, postgres_url, kpa, json_receiver)
         assert wait_until(lambda: all_ended(postgres_url), timeout=60)
         messages = json_receiver.wait_for(JOBS, timeout=20)
+        assert all(process.poll() is None for _, process in processes)
+    for config, _ in processes:  # no instance crashed, deadlocked or stumbled
+        assert "Traceback" not in daemon_log(config)
+        assert " ERROR " not in daemon_log(config)
+        assert "unavailable" not in daemon_log(config)
 
     assert kpa.overlaps == 0  # never two polls of one job in flight at once
     for job, times in polls_by_job(kpa).items():
