@@ -90,7 +90,8 @@ async def test_a_job_that_ends_changes_on_the_open_page_without_a_reload(
         await browser.evaluate("window.sameDocument = true")  # a reload would lose it
         finish_running_job(comestri)
         after = await browser.wait_for(
-            row(RUNNING_JOB, "r.dataset.state") + " === 'succeeded' && "
+            row(RUNNING_JOB, "r.dataset.state")
+            + " === 'succeeded' && "
             + row(RUNNING_JOB, "r.dataset.state"),
             timeout=30,
         )
@@ -125,7 +126,8 @@ async def test_watch_page_shows_the_duration_chart_and_a_dead_notification(
         timelines = await browser.evaluate("document.querySelectorAll('ol.timeline li').length")
         await browser.screenshot("watch-page")
 
-    assert sorted(bars) == sorted(f"run state-{s}" for s in ["succeeded"] * 4 + ["partial", "failed"])
+    outcomes = ["succeeded"] * 4 + ["partial", "failed"]
+    assert sorted(bars) == sorted(f"run state-{state}" for state in outcomes)
     assert learned and label.startswith("deadline: auto")
     assert "p90 of last 6 runs" in label
     assert deliveries.count("dead") == len(RUNS) and deliveries.count("sent") == len(RUNS)
