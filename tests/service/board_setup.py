@@ -60,7 +60,8 @@ def board_config(
     comestri.add_job(RUNNING_JOB, running_forever(), created_by=OTHER_CREATOR)
     pending = [Step({"status": "request_received", "percent_completed": 0}, polls=10**9)]
     comestri.add_job(PENDING_JOB, pending, created_by=OTHER_CREATOR)
-    nobody = f"json://127.0.0.1:{unused_port()}/hook"
+    # A password in the URL nobody answers: it must never show on the page or in the API.
+    nobody = f"json://loadwatch:{RECEIVER_PASSWORD}@127.0.0.1:{unused_port()}/hook"
     return write_config(
         folder,
         f"""
@@ -74,6 +75,7 @@ def board_config(
             type: comestri
             base_url: {comestri.url}
             token: {TOKEN}
+            max_rps: 1000
         notifiers:
           team:
             urls: ["{receiver_url}", "{nobody}"]
@@ -125,3 +127,8 @@ def board_is_full(store: Store) -> bool:
         and store.notification_counts().get("pending", 0) == 0
         and store.notification_counts().get("dead", 0) == len(RUNS)
     )
+
+
+def newest_run(store: Store) -> str:
+    """The discovery watch's newest job: the one the now page shows for it."""
+    return max((job for job in store.all_jobs() if job.job_id in RUNS), key=lambda j: j.id).job_id
