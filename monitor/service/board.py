@@ -7,14 +7,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.config import Config
 from monitor.domain import State
 from monitor.engine.conditions import AUTO_MIN_RUNS, AUTO_RUNS, p90
 from monitor.engine.policy import remaining_seconds
 from monitor.notify.formatting import format_duration
-from monitor.store.views import DeliveryView, JobView, RunView, TransitionView, WatchView
+from monitor.store.views import (
+    DeliveryView,
+    JobSummary,
+    JobView,
+    RunView,
+    TransitionView,
+    WatchView,
+)
 
 # Worst first: trouble that holds now, then how each state ended or stands.
 _STATE_RANK = {
@@ -30,17 +37,21 @@ _STATE_RANK = {
 STATE_ORDER = sorted(State, key=lambda state: _STATE_RANK[state])
 
 
-def severity(job: JobView) -> int:
+def severity(job: JobView | JobSummary) -> int:
     """0 for a job with an open condition (stalled, overdue, unreachable,
     waiting), then by state: failed 1 ... succeeded 8."""
-    return 0 if job.conditions else _STATE_RANK[job.state]
+    troubled = job.troubled if isinstance(job, JobSummary) else bool(job.conditions)
+    return 0 if troubled else _STATE_RANK[job.state]
 
 
-def worst_first(jobs: Iterable[JobView]) -> list[JobView]:
+Ranked = TypeVar("Ranked", JobView, JobSummary)
+
+
+def worst_first(jobs: Iterable[Ranked]) -> list[Ranked]:
     return sorted(jobs, key=lambda job: (severity(job), job.watch, job.id))
 
 
-def state_counts(jobs: Iterable[JobView]) -> dict[str, int]:
+def state_counts(jobs: Iterable[JobView | JobSummary]) -> dict[str, int]:
     """Jobs by state, worst state first, states with none left out."""
     counted = Counter(job.state for job in jobs)
     return {state.value: counted[state] for state in STATE_ORDER if counted[state]}

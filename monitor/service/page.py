@@ -21,19 +21,25 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 
 from monitor.config import Config
+from monitor.domain import State
 from monitor.engine.conditions import AUTO_RUNS, zone_named
 from monitor.notify.formatting import format_duration
 from monitor.service import board
 from monitor.service.api import Request, Response
 from monitor.service.chart import duration_chart
+from monitor.service.watch_requests import BadRequest
 from monitor.store.views import JobView, Views
 
 REFRESH_SECONDS = 5  # how often an open page fetches fresh content
+# Rows on the now page: the worst this many. More is no use to a person, costs a
+# phone megabytes, and /api/jobs has them all.
+ROWS_SHOWN = 500
 RUNS_CHARTED = 50
 JOBS_SHOWN = 20  # a watch page's latest jobs, each with its timeline
 DELIVERIES_SHOWN = 200
 _STATIC = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8"}
 _HTML = "text/html; charset=utf-8"
+_STATES = {state.value for state in State}
 # Only our own files: no inline script, no CDN, no framing by other sites.
 _SECURITY = {
     "Content-Security-Policy": (
@@ -72,13 +78,25 @@ class Page:
         self._environment.filters["duration"] = format_duration
 
     def now(self, request: Request) -> Response:
+        """Every current job, worst first (`?state=` picks one state), the
+        worst ROWS_SHOWN of them as rows, and counts by state of all."""
+        state = request.value("state") or None
+        if state is not None and state not in _STATES:
+            raise BadRequest(f"'{state}' is not a state (one of: {', '.join(sorted(_STATES))})")
         now = self._now()
         zone = self._zone()
-        jobs = board.worst_first(self._views.jobs(current=True))
+        everything = self._views.current_summaries()
+        matching = [job for job in everything if state is None or job.state.value == state]
+        ranked = board.worst_first(matching)[:ROWS_SHOWN]
+        worst = self._views.jobs_by_id([job.id for job in ranked])
         context = {
             "title": "loadwatch",
-            "counts": board.state_counts(jobs),
-            "rows": [job_row(job, now, zone) for job in jobs],
+            "state": state,
+            "total": len(everything),
+            "counts": board.state_counts(everything),
+            "matching": len(matching),
+            "shown": len(worst),
+            "rows": [job_row(job, now, zone) for job in worst],
         }
         return self._render("now", request, context, now, zone)
 

@@ -118,6 +118,17 @@ class WatchView:
     states: Mapping[str, int] = field(default_factory=dict)  # its jobs by state
 
 
+@dataclass(frozen=True)
+class JobSummary:
+    """Enough of a job to count it and rank it: the page reads the rest only
+    for the rows it shows."""
+
+    id: int
+    watch: str
+    state: State
+    troubled: bool  # it has an open condition
+
+
 class Views:
     """The read side of the database for people and machines."""
 
@@ -134,20 +145,35 @@ class Views:
         """Tracked jobs, by watch then age. `current`: only jobs of active
         watches that have not ended, plus each such watch's newest job (its
         latest result)."""
-        query = _job_query()
-        if current:
-            newest = select(func.max(jobs.c.id)).group_by(jobs.c.watch_id).scalar_subquery()
-            query = query.where(
-                watches.c.active,
-                jobs.c.retired_at.is_(None),
-                or_(jobs.c.state.not_in(_TERMINAL), jobs.c.id.in_(newest)),
-            )
+        query = _current(_job_query()) if current else _job_query()
         wanted = list(states)
         if wanted:
             query = query.where(jobs.c.state.in_(wanted))
         if watch is not None:
             query = query.where(watches.c.name == watch)
         return self._job_views(query.order_by(watches.c.name, jobs.c.id))
+
+    def current_summaries(self) -> list[JobSummary]:
+        """What `jobs(current=True)` finds, in brief."""
+        query = _current(
+            select(jobs.c.id, watches.c.name, jobs.c.state).join(
+                watches, watches.c.id == jobs.c.watch_id
+            )
+        )
+        troubled = select(conditions.c.job_pk).where(
+            conditions.c.cleared_at.is_(None), conditions.c.job_pk.is_not(None)
+        )
+        with self._engine.connect() as db:
+            held = {pk for (pk,) in db.execute(troubled)}
+            rows = db.execute(query).all()
+        return [JobSummary(pk, watch, State(state), pk in held) for pk, watch, state in rows]
+
+    def jobs_by_id(self, job_pks: Sequence[int]) -> list[JobView]:
+        """These jobs, in the order given."""
+        found = {
+            job.id: job for job in self._job_views(_job_query().where(jobs.c.id.in_(list(job_pks))))
+        }
+        return [found[pk] for pk in job_pks if pk in found]
 
     def job(self, job_pk: int) -> JobView | None:
         found = self._job_views(_job_query().where(jobs.c.id == job_pk))
@@ -271,8 +297,20 @@ def _transitions_since(watch: str | None, since: datetime | None) -> Select[Any]
     return query
 
 
+def _current(query: Select[Any]) -> Select[Any]:
+    """Jobs of active watches that have not ended, and each such watch's newest job."""
+    newest = select(func.max(jobs.c.id)).group_by(jobs.c.watch_id).scalar_subquery()
+    return query.where(
+        watches.c.active,
+        jobs.c.retired_at.is_(None),
+        or_(jobs.c.state.not_in(_TERMINAL), jobs.c.id.in_(newest)),
+    )
+
+
 def _job_query() -> Select[Any]:
-    return select(jobs, watches.c.name.label("watch"), watches.c.provider).join(
+    # The columns a JobView holds, no more: the JSON columns cost a parse per row.
+    columns = [jobs.c[name] for name in _JOB_COLUMNS]
+    return select(*columns, watches.c.name.label("watch"), watches.c.provider).join(
         watches, watches.c.id == jobs.c.watch_id
     )
 
@@ -306,6 +344,7 @@ _JOB_FIELDS = [
     for name in JobView.__dataclass_fields__
     if name not in ("state", "conditions", "notifications")
 ]
+_JOB_COLUMNS = ["state", *(name for name in _JOB_FIELDS if name not in ("watch", "provider"))]
 
 
 def _job(row: RowMapping, held: tuple[ConditionView, ...], counts: Mapping[str, int]) -> JobView:

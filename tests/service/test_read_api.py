@@ -3,6 +3,7 @@ board_setup.py), over real HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from monitor.engine.conditions import p90
+from monitor.service import page
 from monitor.simulators.comestri import ComestriSimulator
 from tests.harness import running
 from tests.service.board_setup import (
@@ -179,3 +181,21 @@ async def test_every_error_is_json_of_one_shape(tmp_path, comestri, json_receive
         assert answer.status_code == status, (method, path, answer.text)
         assert answer.headers["Content-Type"] == "application/json"
         assert list(answer.json()) == ["error"] and answer.json()["error"], (method, path)
+
+
+async def test_now_page_shows_the_worst_rows_and_filters_by_state(
+    tmp_path, database_url, comestri, json_receiver, monkeypatch
+):
+    monkeypatch.setattr(page, "ROWS_SHOWN", 2)
+    async with full_board(tmp_path, database_url, comestri, json_receiver) as client:
+        capped = (await client.get("/")).text
+        pending = (await client.get("/?state=pending")).text
+        wrong = await client.get("/?state=finished")
+
+    assert re.findall(r'<tr class="job[^"]*" data-job="\d+" data-state="(\w+)"', capped) == [
+        "running",
+        "pending",
+    ]  # the succeeded run ranks last: left out
+    assert "Showing the 2 worst of 3 jobs" in capped
+    assert pending.count('<tr class="job') == 1 and 'data-state="pending"' in pending
+    assert (wrong.status_code, list(wrong.json())) == (400, ["error"])
