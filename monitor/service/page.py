@@ -12,11 +12,14 @@ and refreshes itself every 30 s.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader
 
@@ -34,6 +37,9 @@ REFRESH_SECONDS = 5  # how often an open page fetches fresh content
 # Rows on the now page: the worst this many. More is no use to a person, costs a
 # phone megabytes, and /api/jobs has them all.
 ROWS_SHOWN = 500
+# A rendered view is reused this long: however many tabs are open, the page
+# costs the daemon at most one render per view per this many seconds.
+REUSE_SECONDS = 2.0
 RUNS_CHARTED = 50
 JOBS_SHOWN = 20  # a watch page's latest jobs, each with its timeline
 DELIVERIES_SHOWN = 200
@@ -76,8 +82,16 @@ class Page:
             lstrip_blocks=True,
         )
         self._environment.filters["duration"] = format_duration
+        self._rendered: dict[str, tuple[float, Response]] = {}
+        self._lock = threading.Lock()
 
     def now(self, request: Request) -> Response:
+        return self._reused(request, self._now_view)
+
+    def watch(self, request: Request) -> Response:
+        return self._reused(request, self._watch_view)
+
+    def _now_view(self, request: Request) -> Response:
         """Every current job, worst first (`?state=` picks one state), the
         worst ROWS_SHOWN of them as rows, and counts by state of all."""
         state = request.value("state") or None
@@ -100,7 +114,7 @@ class Page:
         }
         return self._render("now", request, context, now, zone)
 
-    def watch(self, request: Request) -> Response:
+    def _watch_view(self, request: Request) -> Response:
         name = request.params["name"]
         found = self._views.watches(name)
         if not found:
@@ -128,6 +142,22 @@ class Page:
             return Response.error(404, f"no such file: /static/{name}")
         body = resources.files("monitor.service").joinpath("static", name).read_bytes()
         return Response(200, body, _STATIC[name], {"X-Content-Type-Options": "nosniff"})
+
+    def _reused(self, request: Request, render: Callable[[Request], Response]) -> Response:
+        """The view rendered less than REUSE_SECONDS ago for the same address, or a new one."""
+        key = request.path + "?" + urlencode(sorted(request.query.items()), doseq=True)
+        started = time.monotonic()
+        with self._lock:
+            done = self._rendered.get(key)
+        if done is not None and started - done[0] < REUSE_SECONDS:
+            return done[1]
+        response = render(request)
+        if response.status == 200:
+            with self._lock:
+                if len(self._rendered) > 100:  # addresses vary with filters: stay small
+                    self._rendered.clear()
+                self._rendered[key] = (started, response)
+        return response
 
     def _render(
         self, view: str, request: Request, context: dict[str, Any], now: datetime, zone: tzinfo

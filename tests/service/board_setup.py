@@ -5,7 +5,8 @@
   each run is announced to a working receiver and to a URL nobody listens on,
   whose deliveries end dead;
 - `catalog-nightly` holds one job running at 40 % until the test ends it;
-- `catalog-queued` holds one job that stays pending.
+- `catalog-queued` holds one job that stays pending;
+- `catalog-lost` names a job the provider does not know: unreachable.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from monitor.simulators.comestri import (
     success_script,
 )
 from monitor.store.store import Store
+from monitor.store.views import Views
 from tests.harness import FAST_POLL, write_config
 
 TOKEN = "comestri-board-secret-token-4f1a"
@@ -31,6 +33,7 @@ READ_TOKEN = "read-board-secret-token-0b9e"
 RECEIVER_PASSWORD = "receiver-board-password-91d4"
 RUNNING_JOB = "900"
 PENDING_JOB = "901"
+LOST_JOB = "999"
 RUNS = {
     "501": success_script(),
     "502": success_script(),
@@ -93,6 +96,10 @@ def board_config(
           - name: catalog-queued
             provider: catalog
             job: "{PENDING_JOB}"
+          - name: catalog-lost
+            provider: catalog
+            job: "{LOST_JOB}"
+            unreachable_after: 2
         """,
     )
 
@@ -112,7 +119,8 @@ def finish_running_job(comestri: ComestriSimulator) -> None:
 
 
 def board_is_full(store: Store) -> bool:
-    """Every run ended and settled, the running job at 40 %, the other pending."""
+    """Every run ended and settled, the running job at 40 %, one pending, the
+    lost one unreachable; every notification sent or dead."""
     jobs = {job.job_id: job for job in store.all_jobs()}
     runs = [jobs.get(job_id) for job_id in RUNS]
     if any(job is None or not job.state.terminal for job in runs):
@@ -124,9 +132,19 @@ def board_is_full(store: Store) -> bool:
         and running.progress == 0.4
         and pending is not None
         and pending.state == State.PENDING
+        and LOST_JOB in {job.job_id for job in Views(store.engine).jobs() if job.conditions}
         and store.notification_counts().get("pending", 0) == 0
-        and store.notification_counts().get("dead", 0) == len(RUNS)
+        and store.notification_counts().get("dead", 0) >= len(RUNS) + 1  # + unreachable
     )
+
+
+def board_state(store: Store) -> str:
+    """What the board holds, for the message of a test that waited in vain."""
+    jobs = {
+        job.job_id: (job.state.value, job.progress, len(job.conditions))
+        for job in Views(store.engine).jobs()
+    }
+    return f"{jobs} {store.notification_counts()}"
 
 
 def newest_run(store: Store) -> str:

@@ -20,7 +20,14 @@ from monitor.service.reads import openapi_document
 from monitor.simulators.comestri import ComestriSimulator
 from monitor.store.store import Store
 from tests.harness import running
-from tests.service.board_setup import API_TOKEN, TOKEN, board_config, board_is_full, start_runs
+from tests.service.board_setup import (
+    API_TOKEN,
+    TOKEN,
+    board_config,
+    board_is_full,
+    board_state,
+    start_runs,
+)
 
 HTTP = f'{{listen: "127.0.0.1:0", token: {API_TOKEN}}}'
 EXAMPLES = "10"  # per operation and phase: enough to find a mismatch, quick in CI
@@ -72,7 +79,7 @@ async def test_the_api_answers_as_its_openapi_document_says(tmp_path, comestri, 
     config = board_config(tmp_path, database_url, comestri, json_receiver.url, HTTP)
     async with running(config) as daemon:
         start_runs(comestri)
-        assert await daemon.wait_until(board_is_full, timeout=30)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         code, output = await schemathesis(
             daemon.service.http.url,
             "--checks",

@@ -22,6 +22,7 @@ from tests.service.board_setup import (
     TOKEN,
     board_config,
     board_is_full,
+    board_state,
     start_runs,
 )
 from tests.service.test_read_api import client_of
@@ -66,7 +67,7 @@ async def test_with_read_token_set_every_read_needs_it(
     config = board_config(tmp_path, database_url, comestri, json_receiver.url, GUARDED)
     async with running(config) as daemon:
         start_runs(comestri)
-        assert await daemon.wait_until(board_is_full, timeout=30)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         async with httpx.AsyncClient(base_url=daemon.service.http.url, timeout=20) as client:
             ids = [
                 job["id"]
@@ -102,7 +103,7 @@ async def test_the_page_and_the_api_never_show_a_configured_secret(
     config = board_config(tmp_path, database_url, comestri, json_receiver.url, GUARDED)
     async with running(config) as daemon:
         start_runs(comestri)
-        assert await daemon.wait_until(board_is_full, timeout=30)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         async with httpx.AsyncClient(
             base_url=daemon.service.http.url, timeout=20, headers=bearer(READ_TOKEN)
         ) as client:

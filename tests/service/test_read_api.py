@@ -17,12 +17,14 @@ from monitor.simulators.comestri import ComestriSimulator
 from tests.harness import running
 from tests.service.board_setup import (
     API_TOKEN,
+    LOST_JOB,
     PENDING_JOB,
     RUNNING_JOB,
     RUNS,
     TOKEN,
     board_config,
     board_is_full,
+    board_state,
     start_runs,
 )
 
@@ -44,7 +46,7 @@ async def full_board(
     config = board_config(tmp_path, database_url, comestri, receiver.url, HTTP)
     async with running(config) as daemon:
         start_runs(comestri)
-        assert await daemon.wait_until(board_is_full, timeout=30)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         async with client_of(daemon) as client:
             yield client
 
@@ -75,8 +77,8 @@ async def test_jobs_filter_by_state_watch_and_current(
     assert set(queued) == {PENDING_JOB}
     # The discovery watch's newest job stands for its latest result.
     newest = max((row for row in everything.values() if row["job"] in RUNS), key=lambda r: r["id"])
-    assert set(current) == {RUNNING_JOB, PENDING_JOB, newest["job"]}
-    assert set(everything) == {RUNNING_JOB, PENDING_JOB, *RUNS}
+    assert set(current) == {RUNNING_JOB, PENDING_JOB, LOST_JOB, newest["job"]}
+    assert set(everything) == {RUNNING_JOB, PENDING_JOB, LOST_JOB, *RUNS}
 
 
 async def test_a_running_job_shows_progress_and_an_estimated_end(
@@ -126,6 +128,7 @@ async def test_a_watch_shows_its_runs_and_the_learned_deadline(
     assert shown["jobs"] == {"failed": 1, "partial": 1, "succeeded": 4}
     assert [watch["name"] for watch in listed] == [
         "catalog-imports",
+        "catalog-lost",
         "catalog-nightly",
         "catalog-queued",
     ]
@@ -145,6 +148,17 @@ async def test_history_pages_with_since_and_limit(tmp_path, database_url, comest
     assert [(e["kind"], e["watch"], e["to"]) for e in one_watch] == [
         ("transition", "catalog-queued", "pending")
     ]
+
+
+async def test_an_unreachable_job_shows_its_open_condition(
+    tmp_path, database_url, comestri, json_receiver
+):
+    async with full_board(tmp_path, database_url, comestri, json_receiver) as client:
+        lost = (await jobs(client, "?watch=catalog-lost"))[LOST_JOB]
+
+    assert lost["state"] == "unknown"
+    assert [condition["kind"] for condition in lost["conditions"]] == ["unreachable"]
+    assert "not found" in lost["conditions"][0]["reason"]
 
 
 ERRORS = [
@@ -192,10 +206,12 @@ async def test_now_page_shows_the_worst_rows_and_filters_by_state(
         pending = (await client.get("/?state=pending")).text
         wrong = await client.get("/?state=finished")
 
+    # Trouble first (the unreachable job), then by state; pending and succeeded left out.
     assert re.findall(r'<tr class="job[^"]*" data-job="\d+" data-state="(\w+)"', capped) == [
+        "unknown",
         "running",
-        "pending",
-    ]  # the succeeded run ranks last: left out
-    assert "Showing the 2 worst of 3 jobs" in capped
+    ]
+    assert "Showing the 2 worst of 4 jobs" in capped
+    assert '<span class="condition condition-unreachable"' in capped
     assert pending.count('<tr class="job') == 1 and 'data-state="pending"' in pending
     assert (wrong.status_code, list(wrong.json())) == (400, ["error"])

@@ -13,11 +13,14 @@ from monitor.simulators.comestri import ComestriSimulator
 from tests.browser import Browser, needs_chromium
 from tests.harness import running
 from tests.service.board_setup import (
+    LOST_JOB,
+    PENDING_JOB,
     RUNNING_JOB,
     RUNS,
     TOKEN,
     board_config,
     board_is_full,
+    board_state,
     finish_running_job,
     newest_run,
     start_runs,
@@ -55,7 +58,7 @@ async def test_now_page_lists_every_job_with_state_and_progress(
     config = board_config(tmp_path, sqlite_url, comestri, json_receiver.url, HTTP)
     async with running(config) as daemon, Browser() as browser:
         start_runs(comestri)
-        assert await daemon.wait_until(board_is_full, timeout=30)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         latest = newest_run(daemon.store)
         await browser.open(daemon.service.http.url + "/")
         states = await browser.evaluate(
@@ -71,9 +74,14 @@ async def test_now_page_lists_every_job_with_state_and_progress(
         await browser.screenshot("now-page-phone")
 
     # Current jobs: each job watch's job, and the discovery watch's latest run.
-    assert states == {RUNNING_JOB: "running", "901": "pending", latest: "succeeded"}
+    assert states == {
+        RUNNING_JOB: "running",
+        PENDING_JOB: "pending",
+        LOST_JOB: "unknown",
+        latest: "succeeded",
+    }
     assert (progress, percent) == (0.4, "40%")
-    assert "3 jobs" in counts.replace("\n", " ")
+    assert "4 jobs" in counts.replace("\n", " ")
     assert "1 running" in counts.replace("\n", " ")
 
 
@@ -108,7 +116,7 @@ async def test_watch_page_shows_the_duration_chart_and_a_dead_notification(
     config = board_config(tmp_path, sqlite_url, comestri, json_receiver.url, HTTP)
     async with running(config) as daemon, Browser() as browser:
         start_runs(comestri)
-        assert await daemon.wait_until(board_is_full, timeout=30)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         await browser.open(daemon.service.http.url + "/watches/catalog-imports")
         bars = await browser.evaluate(
             "[...document.querySelectorAll('#duration-chart rect.run')]"

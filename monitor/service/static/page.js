@@ -29,7 +29,15 @@
         return answer.text();
       })
       .then(function (html) {
+        // Keep what the reader opened (the runs table) open across the swap.
+        var opened = [].map.call(board.querySelectorAll("details[open][id]"), function (d) {
+          return d.id;
+        });
         board.innerHTML = html;
+        opened.forEach(function (id) {
+          var details = document.getElementById(id);
+          if (details) details.open = true;
+        });
         stamp("updated " + new Date().toLocaleTimeString(), false);
         document.documentElement.setAttribute("data-updates", String(++refresh.count));
       })
