@@ -5,11 +5,11 @@
    `GET /` (query + render), `GET /?partial=1` and `GET /api/jobs` through the
    daemon's own router, REPEAT times each.
 2. The poll loop: the real daemon polling POLLING jobs every PERIOD seconds
-   (bench/polling.py's set-up), measured once with nobody reading and once
-   with a reader fetching the page every READ_EVERY seconds; polls per second,
-   lateness and CPU per poll side by side.
+   (bench/polling.py's set-up), in alternating windows with nobody reading and
+   with another process fetching the page every READ_EVERY seconds; polls per
+   second, lateness and CPU per poll side by side.
 
-    python -m bench.status_page --jobs 10000
+    python -m bench.status_page --jobs 10000 --polling 1000 --period 10 --read-every 5
     python -m bench.status_page --database postgresql+psycopg://postgres@127.0.0.1/test
 """
 
@@ -23,7 +23,6 @@ import random
 import socket
 import statistics
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.polling import _config_text, _database, _measure, _serve_simulator
+from bench.polling import _config_text, _database, _serve_simulator
 
 _STATES = ["running"] * 6 + ["pending"] * 2 + ["waiting", "succeeded", "failed", "partial"]
 
@@ -112,6 +111,7 @@ def _job(number: int, now: datetime, draw: random.Random) -> dict[str, Any]:
 
 def measure_render(url: str, repeat: int) -> dict[str, float]:
     from monitor.config import load_config
+    from monitor.service import page
     from monitor.service.api import Api
     from monitor.store.store import Store
     from monitor.store.views import Views
@@ -120,6 +120,7 @@ def measure_render(url: str, repeat: int) -> dict[str, float]:
         path = Path(folder) / "config.yaml"
         path.write_text('http: {listen: "127.0.0.1:0"}\n')
         config = load_config(path, environ={})
+    page.REUSE_SECONDS = 0.0  # time the rendering, not the reuse
     store = Store(url)
     api = Api(
         config=lambda: config,
@@ -157,61 +158,108 @@ def _timed(label: str, work: Any, repeat: int) -> dict[str, float]:
 
 
 def measure_poll_loop(args: argparse.Namespace, folder: str) -> dict[str, Any]:
+    """One daemon, measured in alternating windows: nobody reading, then a
+    reader (another process) fetching the page every READ_EVERY seconds.
+    Alternating keeps a busy machine's drift out of the comparison."""
     ready: multiprocessing.Queue = multiprocessing.Queue()
     stop = multiprocessing.Event()
     simulator = multiprocessing.Process(target=_serve_simulator, args=(args.polling, ready, stop))
     simulator.start()
-    results: dict[str, Any] = {}
+    reading = multiprocessing.Event()
     try:
         url = ready.get(timeout=60)
-        for reading in (False, True):
-            with _database(args.database, folder) as database:
-                port = _free_port()
-                path = Path(folder) / "config.yaml"
-                text = _config_text(database, url, args.polling, args.period)
-                path.write_text(text + f'http: {{listen: "127.0.0.1:{port}"}}\n')
-                reader = _Reader(f"http://127.0.0.1:{port}/", args.read_every) if reading else None
-                measured = asyncio.run(_measure(path, args.seconds))
-                if reader is not None:
-                    measured |= reader.stop()
-                results["with_page_reader" if reading else "nobody_reading"] = {
-                    key: round(value, 2) for key, value in measured.items()
-                }
+        with _database(args.database, folder) as database:
+            port = _free_port()
+            path = Path(folder) / "config.yaml"
+            text = _config_text(database, url, args.polling, args.period)
+            path.write_text(text + f'http: {{listen: "127.0.0.1:{port}"}}\n')
+            fetches: multiprocessing.Queue = multiprocessing.Queue()
+            reader = multiprocessing.Process(
+                target=_read_page,
+                args=(f"http://127.0.0.1:{port}/", args.read_every, reading, stop, fetches),
+            )
+            reader.start()
+            results = asyncio.run(_alternate(path, args, reading))
+            stop.set()
+            fetched = fetches.get(timeout=30)
+            reader.join(10)
     finally:
         stop.set()
         simulator.join(10)
+    took = sorted(fetched) or [0.0]
+    results["with_page_reader"] |= {
+        "page_fetches": len(fetched),
+        "page_fetch_median_ms": round(1000 * statistics.median(took), 1),
+        "page_fetch_max_ms": round(1000 * took[-1], 1),
+    }
     return results
 
 
-class _Reader:
-    """Fetches the page every `every` seconds on its own thread, like open tabs."""
+async def _alternate(path: Path, args: argparse.Namespace, reading: Any) -> dict[str, Any]:
+    from monitor.app import Daemon
+    from monitor.config import load_config
 
-    def __init__(self, url: str, every: float) -> None:
-        self._url, self._every = url, every
-        self._stopping = threading.Event()
-        self.took: list[float] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+    daemon = Daemon(load_config(path, environ={}))
+    lateness: list[float] = []
+    original = daemon.poller.poll
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as client:
-            while not self._stopping.wait(self._every):
-                started = time.perf_counter()
-                try:
-                    client.get(self._url).raise_for_status()
-                except httpx.HTTPError:
-                    continue  # not listening yet
-                self.took.append(time.perf_counter() - started)
+    async def timed_poll(job_pk: int):  # as bench/polling.py measures it
+        job = await asyncio.to_thread(daemon.store.get_job, job_pk)
+        if job is not None and job.next_poll_at is not None:
+            lateness.append((daemon.clock.now() - job.next_poll_at).total_seconds())
+        return await original(job_pk)
 
-    def stop(self) -> dict[str, float]:
-        self._stopping.set()
-        self._thread.join(30)
-        took = sorted(self.took) or [0.0]
-        return {
-            "page_fetches": float(len(self.took)),
-            "page_fetch_median_ms": 1000 * statistics.median(took),
-            "page_fetch_max_ms": 1000 * took[-1],
-        }
+    daemon.scheduler._poll = timed_poll
+    runner = asyncio.create_task(daemon.run())
+    await daemon.ready.wait()
+    await asyncio.sleep(args.window)  # warm up
+    modes: dict[str, dict[str, list[float]]] = {
+        "nobody_reading": {"late": [], "polls": [], "cpu": [], "time": []},
+        "with_page_reader": {"late": [], "polls": [], "cpu": [], "time": []},
+    }
+    for window in range(2 * args.windows):
+        mode = "with_page_reader" if window % 2 else "nobody_reading"
+        reading.set() if window % 2 else reading.clear()
+        lateness.clear()
+        cpu, started = time.process_time(), time.monotonic()
+        await asyncio.sleep(args.window)
+        record = modes[mode]
+        record["late"] += lateness
+        record["polls"].append(len(lateness))
+        record["cpu"].append(time.process_time() - cpu)
+        record["time"].append(time.monotonic() - started)
+    reading.clear()
+    daemon.stop()
+    await runner
+    return {mode: _summary(record) for mode, record in modes.items()}
+
+
+def _summary(record: dict[str, list[float]]) -> dict[str, float]:
+    late = sorted(record["late"]) or [0.0]
+    polls, elapsed, cpu = sum(record["polls"]), sum(record["time"]), sum(record["cpu"])
+    return {
+        "polls_per_second": round(polls / elapsed, 1),
+        "lateness_p50_ms": round(1000 * statistics.median(late), 1),
+        "lateness_p99_ms": round(1000 * late[int(0.99 * (len(late) - 1))], 1),
+        "daemon_cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
+        "cpu_ms_per_poll": round(1000 * cpu / max(polls, 1), 2),
+    }
+
+
+def _read_page(url: str, every: float, reading: Any, stop: Any, fetches: Any) -> None:
+    """In its own process, like a browser: fetch the page every `every` s while `reading`."""
+    took: list[float] = []
+    with httpx.Client(timeout=30) as client:
+        while not stop.wait(every):
+            if not reading.is_set():
+                continue
+            started = time.perf_counter()
+            try:
+                client.get(url).raise_for_status()
+            except httpx.HTTPError:
+                continue
+            took.append(time.perf_counter() - started)
+    fetches.put(took)
 
 
 def _free_port() -> int:
@@ -226,25 +274,28 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--polling", type=int, default=2000, help="jobs the daemon polls")
     parser.add_argument("--period", type=float, default=10.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--window", type=float, default=10.0, help="seconds per window")
+    parser.add_argument("--windows", type=int, default=3, help="windows of each kind")
     parser.add_argument("--read-every", type=float, default=1.0)
     parser.add_argument("--database", default=None, help="default: a temporary SQLite file")
     parser.add_argument("--skip-poll-loop", action="store_true")
+    parser.add_argument("--skip-render", action="store_true")
     args = parser.parse_args()
     report: dict[str, Any] = {"jobs_on_page": args.jobs}
-    with tempfile.TemporaryDirectory() as folder:
-        with _database(args.database, folder) as database:
+    with tempfile.TemporaryDirectory() as folder, _database(args.database, folder) as database:
+        if not args.skip_render:
             fill(database, args.jobs)
             report["render"] = {
                 k: round(v, 1) for k, v in measure_render(database, args.repeat).items()
             }
-        if not args.skip_poll_loop:
+    if not args.skip_poll_loop:
+        with tempfile.TemporaryDirectory() as folder:  # a database of its own
             report["poll_loop"] = measure_poll_loop(args, folder)
-            report["poll_loop"]["setup"] = {
-                "jobs": args.polling,
-                "period_s": args.period,
-                "page_every_s": args.read_every,
-            }
+        report["poll_loop"]["setup"] = {
+            "jobs": args.polling,
+            "period_s": args.period,
+            "page_every_s": args.read_every,
+        }
     print(json.dumps(report, indent=2))
 
 
