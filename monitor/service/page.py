@@ -31,7 +31,7 @@ from monitor.service import board
 from monitor.service.api import Request, Response
 from monitor.service.chart import duration_chart
 from monitor.service.watch_requests import BadRequest
-from monitor.store.views import JobView, Views
+from monitor.store.views import ConditionView, JobView, Views
 
 REFRESH_SECONDS = 5  # how often an open page fetches fresh content
 # Rows on the now page: the worst this many. More is no use to a person, costs a
@@ -57,7 +57,7 @@ _SECURITY = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Moment:
     """A time as the page shows it: when, in words relative to now, and exactly."""
 
@@ -191,34 +191,58 @@ def moment(at: datetime | None, now: datetime, zone: tzinfo) -> Moment | None:
     return Moment(board.time_text(at) or "", words, shown)
 
 
-def job_row(job: JobView, now: datetime, zone: tzinfo) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One job as the page shows it. A class, not a dict: Jinja reads an
+    attribute at once, where a dict key costs a failed attribute look-up first."""
+
+    id: int
+    watch: str
+    provider: str
+    job: str
+    state: str
+    raw_status: str | None
+    message: str | None
+    progress: float | None
+    percent: str | None
+    eta: Moment | None
+    eta_late: bool
+    ran: str
+    ended: bool
+    last_poll: Moment | None
+    next_poll: Moment | None
+    conditions: list[ConditionView]
+    holder: str | None
+    failure: str | None
+    dead: int
+    severity: int
+
+
+def job_row(job: JobView, now: datetime, zone: tzinfo) -> Row:
     """One job as the page's table shows it."""
     estimated = board.estimated_end(job)
     holder = None
     if job.lease_owner and job.lease_until is not None and job.lease_until > now:
         holder = job.lease_owner
-    return {
-        "id": job.id,
-        "watch": job.watch,
-        "provider": job.provider,
-        "job": job.job_id,
-        "state": job.state.value,
-        "raw_status": job.raw_status,
-        "message": job.message,
-        "progress": job.progress,
-        "percent": None if job.progress is None else f"{job.progress:.0%}",
-        "eta": moment(estimated, now, zone),
-        "eta_late": estimated is not None and estimated < now,
-        "ran": format_duration(board.ran_for(job, now)),
-        "ended": job.state.terminal,
-        "last_poll": moment(job.last_poll_at, now, zone),
-        "next_poll": None if job.state.terminal else moment(job.next_poll_at, now, zone),
-        "conditions": [
-            {"kind": c.kind, "reason": c.reason, "since": moment(c.opened_at, now, zone)}
-            for c in job.conditions
-        ],
-        "holder": holder,
-        "failure": job.last_failure,
-        "dead": job.notifications.get("dead", 0),
-        "severity": board.severity(job),
-    }
+    return Row(
+        id=job.id,
+        watch=job.watch,
+        provider=job.provider,
+        job=job.job_id,
+        state=job.state.value,
+        raw_status=job.raw_status,
+        message=job.message,
+        progress=job.progress,
+        percent=None if job.progress is None else f"{job.progress:.0%}",
+        eta=moment(estimated, now, zone),
+        eta_late=estimated is not None and estimated < now,
+        ran=format_duration(board.ran_for(job, now)),
+        ended=job.state.terminal,
+        last_poll=moment(job.last_poll_at, now, zone),
+        next_poll=None if job.state.terminal else moment(job.next_poll_at, now, zone),
+        conditions=list(job.conditions),
+        holder=holder,
+        failure=job.last_failure,
+        dead=job.notifications.get("dead", 0),
+        severity=board.severity(job),
+    )
