@@ -38,8 +38,9 @@ REFRESH_SECONDS = 5  # how often an open page fetches fresh content
 # phone megabytes, and /api/jobs has them all.
 ROWS_SHOWN = 500
 # A rendered view is reused this long: however many tabs are open, the page
-# costs the daemon at most one render per view per this many seconds.
-REUSE_SECONDS = 2.0
+# costs the daemon at most one render per view per this many seconds (the
+# renders share the daemon's one core with the polls).
+REUSE_SECONDS = 5.0
 RUNS_CHARTED = 50
 JOBS_SHOWN = 20  # a watch page's latest jobs, each with its timeline
 DELIVERIES_SHOWN = 200
