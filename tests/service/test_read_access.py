@@ -155,3 +155,19 @@ def test_listening_beyond_loopback_without_read_token_warns(listen, read_token, 
         assert warn_if_exposed(settings) is warned
     assert ("set http.read_token" in caplog.text) is warned
     assert READ_TOKEN not in caplog.text
+
+
+async def test_the_daemon_warns_at_start_when_it_listens_beyond_loopback_unguarded(
+    tmp_path, comestri, json_receiver, caplog
+):
+    database_url = f"sqlite:///{tmp_path / 'loadwatch.db'}"
+    exposed = '{listen: "0.0.0.0:0"}'  # every interface; the test only talks to 127.0.0.1
+    config = board_config(tmp_path, database_url, comestri, json_receiver.url, exposed)
+    with caplog.at_level(logging.WARNING, logger="monitor.service.access"):
+        async with running(config):
+            pass
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "monitor.service.access"]
+    assert (
+        len(warnings) == 1 and "0.0.0.0:0, beyond loopback, with no http.read_token" in warnings[0]
+    )
