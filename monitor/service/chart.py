@@ -67,8 +67,11 @@ class Chart:
     deadline_label: str | None
 
 
-def duration_chart(runs: Sequence[RunView], learned: float | None, runs_learned: int) -> Chart:
-    """The chart for `runs` (oldest first) and the learned deadline, if any."""
+def duration_chart(
+    runs: Sequence[RunView], learned: float | None, runs_learned: int, *, auto: bool = True
+) -> Chart:
+    """The chart for `runs` (oldest first) and the learned deadline, if any;
+    `auto`: the watch's deadline is `auto` (else the line says what it would learn)."""
     plot_width = WIDTH - _LEFT - _RIGHT
     plot_height = HEIGHT - _TOP - _BOTTOM
     longest = max([run.seconds for run in runs] + [learned or 0.0, 1.0])
@@ -99,7 +102,12 @@ def duration_chart(runs: Sequence[RunView], learned: float | None, runs_learned:
     )
     label = None
     if learned is not None:
-        label = f"deadline: auto {format_duration(learned)} (p90 of last {runs_learned} runs)"
+        p90 = f"p90 of last {runs_learned} runs"
+        label = (
+            f"deadline: auto {format_duration(learned)} ({p90})"
+            if auto
+            else f"{p90}: {format_duration(learned)} (what deadline: auto would learn)"
+        )
     return Chart(
         width=WIDTH,
         height=HEIGHT,

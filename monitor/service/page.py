@@ -123,13 +123,16 @@ class Page:
         now, zone = self._now(), self._zone()
         runs = self._views.runs(name, RUNS_CHARTED)
         learned = board.learned_deadline(runs)
+        deadline = board.deadline_text(self._config(), name)
         jobs = list(reversed(self._views.jobs(watch=name)))[:JOBS_SHOWN]
         moves = self._views.transitions([job.id for job in jobs])
         context = {
             "title": f"{name} · loadwatch",
             "watch": found[0],
-            "deadline": board.deadline_text(self._config(), name),
-            "chart": duration_chart(runs, learned, min(len(runs), AUTO_RUNS)),
+            "deadline": deadline,
+            "chart": duration_chart(
+                runs, learned, min(len(runs), AUTO_RUNS), auto=deadline == "auto"
+            ),
             "runs": runs,
             "jobs": [(job_row(job, now, zone), moves.get(job.id, [])) for job in jobs],
             "deliveries": self._views.deliveries(watch=name, limit=DELIVERIES_SHOWN),

@@ -101,6 +101,8 @@ def test_chart_draws_one_bar_per_run_and_the_learned_line_above_most_of_them():
     assert chart.deadline_label == "deadline: auto 2m 00s (p90 of last 5 runs)"
     assert [tick.label for tick in chart.ticks] == ["0s", "1m 00s", "2m 00s", "3m 00s", "4m 00s"]
     assert all(chart.left <= bar.x and bar.x + bar.width <= chart.right for bar in chart.bars)
+    fixed = duration_chart(runs, learned, len(runs), auto=False)
+    assert fixed.deadline_label == "p90 of last 5 runs: 2m 00s (what deadline: auto would learn)"
 
 
 def test_deadline_text_says_the_setting_as_the_config_would():
