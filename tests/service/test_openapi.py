@@ -44,8 +44,9 @@ def comestri() -> Iterator[ComestriSimulator]:
         yield simulator
 
 
-async def schemathesis(url: str, *arguments: str) -> tuple[int, str]:
-    """Run the schemathesis CLI against the daemon at `url`; (exit code, output)."""
+async def schemathesis(url: str, folder, *arguments: str) -> tuple[int, str]:
+    """Run the schemathesis CLI against the daemon at `url`, in `folder` (it
+    keeps a cache in its working directory); (exit code, output)."""
     assert SCHEMATHESIS is not None
     process = await asyncio.create_subprocess_exec(
         SCHEMATHESIS,
@@ -63,6 +64,7 @@ async def schemathesis(url: str, *arguments: str) -> tuple[int, str]:
         *arguments,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        cwd=folder,
     )
     output, _ = await asyncio.wait_for(process.communicate(), 240)
     return await process.wait(), output.decode(errors="replace")
@@ -82,6 +84,7 @@ async def test_the_api_answers_as_its_openapi_document_says(tmp_path, comestri, 
         assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
         code, output = await schemathesis(
             daemon.service.http.url,
+            tmp_path,
             "--checks",
             "all",
             "--exclude-checks",
@@ -111,6 +114,7 @@ async def test_undeclared_methods_are_refused_as_documented(tmp_path, comestri, 
             )
         code, output = await schemathesis(
             daemon.service.http.url,
+            tmp_path,
             "--checks",
             "all",
             "--exclude-checks",
