@@ -89,6 +89,7 @@ async def test_a_job_that_ends_changes_on_the_open_page_without_a_reload(
     tmp_path, sqlite_url, comestri, json_receiver, monkeypatch
 ):
     monkeypatch.setattr(page, "REFRESH_SECONDS", 1)
+    monkeypatch.setattr(page, "REUSE_SECONDS", 0.0)
     config = board_config(tmp_path, sqlite_url, comestri, json_receiver.url, HTTP)
     async with running(config) as daemon, Browser() as browser:
         assert await daemon.wait_until(
@@ -142,3 +143,27 @@ async def test_watch_page_shows_the_duration_chart_and_a_dead_notification(
     assert deliveries.count("dead") == len(RUNS) and deliveries.count("sent") == len(RUNS)
     assert "gave up" in dead_error
     assert timelines >= len(RUNS)
+
+
+async def test_with_javascript_off_both_pages_are_complete(
+    tmp_path, sqlite_url, comestri, json_receiver
+):
+    config = board_config(tmp_path, sqlite_url, comestri, json_receiver.url, HTTP)
+    async with running(config) as daemon, Browser() as browser:
+        start_runs(comestri)
+        assert await daemon.wait_until(board_is_full, timeout=30), board_state(daemon.store)
+        await browser.send("Emulation.setScriptExecutionDisabled", {"value": True})
+        await browser.open(daemon.service.http.url + "/")
+        await browser.send("Emulation.setScriptExecutionDisabled", {"value": False})
+        rows = await browser.evaluate("document.querySelectorAll('tr.job').length")
+        # Parsed with scripting off, the <noscript> refresh is a live <meta>.
+        refresh = await browser.evaluate(
+            "document.querySelector('meta[http-equiv=refresh]')?.content"
+        )
+        await browser.send("Emulation.setScriptExecutionDisabled", {"value": True})
+        await browser.open(daemon.service.http.url + "/watches/catalog-imports")
+        await browser.send("Emulation.setScriptExecutionDisabled", {"value": False})
+        bars = await browser.evaluate("document.querySelectorAll('rect.run').length")
+        await browser.screenshot("watch-page-without-javascript")
+
+    assert (rows, refresh, bars) == (4, "30", len(RUNS))
