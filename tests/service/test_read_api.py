@@ -6,14 +6,17 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from monitor.engine.conditions import p90
 from monitor.service import page
 from monitor.simulators.comestri import ComestriSimulator
+from monitor.store.store import Store
+from monitor.store.tables import jobs as job_table
 from tests.harness import running
 from tests.service.board_setup import (
     API_TOKEN,
@@ -215,3 +218,27 @@ async def test_now_page_shows_the_worst_rows_and_filters_by_state(
     assert '<span class="condition condition-unreachable"' in capped
     assert pending.count('<tr class="job') == 1 and 'data-state="pending"' in pending
     assert (wrong.status_code, list(wrong.json())) == (400, ["error"])
+
+
+async def test_the_instance_holding_a_job_is_shown_while_its_lease_lasts(
+    tmp_path, database_url, comestri, json_receiver
+):
+    # The lease columns are the poll path's to fill (several instances on
+    # PostgreSQL); here one is written as another instance would hold it.
+    async with full_board(tmp_path, database_url, comestri, json_receiver) as client:
+        store = Store(database_url)
+        until = datetime.now(UTC) + timedelta(minutes=5)
+        with store.engine.begin() as db:
+            db.execute(
+                update(job_table)
+                .where(job_table.c.job_id == RUNNING_JOB)
+                .values(lease_owner="host-b:4242", lease_until=until)
+            )
+        store.close()
+        held = (await jobs(client))[RUNNING_JOB]["held_by"]
+        free = (await jobs(client))[PENDING_JOB]["held_by"]
+        shown = (await client.get("/")).text
+
+    assert held == {"instance": "host-b:4242", "until": until.isoformat(timespec="seconds")}
+    assert free is None
+    assert '<td data-label="Held by">host-b:4242</td>' in shown
