@@ -67,8 +67,10 @@ class _Loading:
         }
         check_references(self.source, data, types)
         http = data.get("http")
-        if isinstance(http, dict) and isinstance(http.get("token"), str):
-            add_secret(http["token"])
+        if isinstance(http, dict):
+            for key in ("token", "read_token"):
+                if isinstance(http.get(key), str):
+                    add_secret(http[key])
         return self._validate(Config, fields, ())
 
     def _top_level(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import time
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -195,10 +196,12 @@ class NotifierSettings(_Settings):
 
 
 class HttpSettings(_Settings):
-    """The optional HTTP endpoint: health, metrics and the watch API."""
+    """The optional HTTP endpoint: health, metrics, the status page and the API."""
 
     listen: str = "127.0.0.1:9311"
-    token: str | None = Field(default=None, repr=False)  # bearer token for POST /api/watches
+    token: str | None = Field(default=None, repr=False)  # bearer token for writes (/api/watches)
+    # Guards the status page and the read API; None leaves reading open (fine on loopback).
+    read_token: str | None = Field(default=None, repr=False)
 
     @field_validator("listen")
     @classmethod
@@ -213,6 +216,17 @@ class HttpSettings(_Settings):
     @property
     def port(self) -> int:
         return _split_listen(self.listen)[1]
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can reach the listener."""
+        host = self.host
+        if host == "localhost":
+            return True
+        try:
+            return ip_address(host).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to anything
 
 
 def _split_listen(value: str) -> tuple[str, int]:

@@ -32,9 +32,19 @@ def eta_delay(
     rising or there is nothing to compare with."""
     if previous is None:
         return None
+    remaining = remaining_seconds(previous, current)
+    if remaining is None:
+        return None
+    return min(max(remaining, policy.initial), policy.max)
+
+
+def remaining_seconds(
+    previous: tuple[datetime, float], current: tuple[datetime, float]
+) -> float | None:
+    """Seconds until progress reaches 1 at the pace between two readings (time,
+    fraction 0..1); None when progress is not rising."""
     (then, before), (now, after) = previous, current
     elapsed = (now - then).total_seconds()
     if after <= before or elapsed <= 0:
         return None
-    remaining = (1.0 - after) * elapsed / (after - before)
-    return min(max(remaining, policy.initial), policy.max)
+    return (1.0 - after) * elapsed / (after - before)

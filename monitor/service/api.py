@@ -1,37 +1,45 @@
-"""The HTTP endpoints: /healthz, /metrics, GET /api/jobs and POST /api/watches.
+"""The HTTP routes: /healthz, /metrics, the status page, the read API under
+/api/ and the two writes (POST /api/watches, DELETE /api/watches/NAME).
 
 Each request becomes a `Response` here; monitor/service/http.py only moves
 bytes. Handlers run on the listener's threads and may block: the store is
-synchronous, and adding a watch hands the work to the event loop and waits.
+synchronous, and a write hands its work to the event loop and waits.
+
+Every error, from any route and method, is JSON of one shape:
+`{"error": "what went wrong, in words"}`.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from monitor import report
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.config import Config
-from monitor.engine.runtime_watches import WatchRefused, runtime_spec
 from monitor.redact import redact
+from monitor.service.access import Refusal, refuse_read, refuse_write
 from monitor.service.health import HealthCheck
 from monitor.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from monitor.service.metrics import Metrics
+from monitor.service.watch_requests import BadRequest, watch_spec
 from monitor.store.store import Store, WatchSpec
+from monitor.store.views import Views
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-_WATCH_KEYS = {"provider", "job", "name", "notify"}
-_MAX_NAME = 200  # the watches.name column
-_MAX_JOB = 500  # the watches.job column
 
 AddWatch = Callable[[WatchSpec], bool]
 """Adds a run-time watch and starts polling it; False when the name is taken."""
+RemoveWatch = Callable[[str], bool]
+"""Stops a run-time watch; False when there is no such run-time watch."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,48 @@ class Response:
     def error(cls, status: int, message: str, **headers: str) -> Response:
         return cls.json(status, {"error": message}, **headers)
 
+    @classmethod
+    def refusal(cls, refusal: Refusal) -> Response:
+        return cls.json(refusal.status, {"error": refusal.message}, **refusal.headers)
 
-class BadRequest(Exception):
-    """The request is wrong in a way its sender can fix; the text says how."""
+
+@dataclass(frozen=True)
+class Request:
+    """One request, parsed: the path's parameters and the query's values by name."""
+
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def value(self, name: str) -> str | None:
+        """The query's one value for `name`; raises BadRequest when given twice."""
+        values = self.query.get(name, [])
+        if len(values) > 1:
+            raise BadRequest(f"'{name}' is given {len(values)} times; give it once")
+        return values[0] if values else None
+
+
+Handler = Callable[[Request], Response]
+Access = Literal["open", "read", "write"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str  # "/api/jobs/{id}"
+    handler: Handler
+    access: Access
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
 
 
 class Api:
-    """Routes requests to the health check, the metrics and the store."""
+    """Routes requests to the health check, the metrics, the page and the store."""
 
     def __init__(
         self,
@@ -65,36 +108,85 @@ class Api:
         health: HealthCheck,
         metrics: Metrics,
         add_watch: AddWatch,
+        remove_watch: RemoveWatch,
+        now: Callable[[], datetime],
     ) -> None:
+        # Imported here: the page pulls in Jinja2, which `loadwatch status` never needs.
+        from monitor.service.page import Page
+        from monitor.service.reads import ReadApi
+
         self._config = config
         self._store = store
         self._health = health
         self._metrics = metrics
         self._add_watch = add_watch
-        self._routes: dict[tuple[str, str], Callable[[Mapping[str, str], bytes], Response]] = {
-            ("GET", "/healthz"): self.healthz,
-            ("GET", "/metrics"): self.metrics,
-            ("GET", "/api/jobs"): self.jobs,
-            ("POST", "/api/watches"): self.add_watch,
-        }
+        self._remove_watch = remove_watch
+        views = Views(store.engine)
+        reads = ReadApi(views, config, now)
+        page = Page(views, config, now)
+        self.routes = [
+            Route("GET", "/healthz", self.healthz, "open"),
+            Route("GET", "/metrics", self.metrics, "open"),
+            Route("GET", "/static/{file}", page.static, "open"),
+            Route("GET", "/", page.now, "read"),
+            Route("GET", "/watches/{name}", page.watch, "read"),
+            Route("GET", "/api/openapi.json", reads.openapi, "read"),
+            Route("GET", "/api/jobs", reads.jobs, "read"),
+            Route("GET", "/api/jobs/{id}", reads.job, "read"),
+            Route("GET", "/api/watches", reads.watches, "read"),
+            Route("POST", "/api/watches", self.add_watch, "write"),
+            Route("GET", "/api/watches/{name}", reads.watch, "read"),
+            Route("DELETE", "/api/watches/{name}", self.remove_watch, "write"),
+            Route("GET", "/api/history", reads.history, "read"),
+        ]
+        self._patterns = [(route, route.pattern) for route in self.routes]
 
-    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
-        """Answer one request; never raises."""
-        route = self._routes.get((method, path))
-        if route is None:
-            allowed = sorted(m for m, p in self._routes if p == path)
-            if allowed:
-                return Response.error(
-                    405, f"{path} takes {', '.join(allowed)}", Allow=", ".join(allowed)
-                )
-            return Response.error(404, f"no such endpoint: {path}")
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Answer one request (`target` is the path with its query); never raises."""
+        parts = urlsplit(target)
+        path = parts.path or "/"
+        routing = "GET" if method == "HEAD" else method
+        allowed: list[str] = []
+        for route, pattern in self._patterns:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            if route.method != routing:
+                allowed.append(route.method)
+                continue
+            params = {name: unquote(value) for name, value in match.groupdict().items()}
+            query = parse_qs(parts.query, keep_blank_values=True)
+            request = Request(method, path, query, headers, body, params)
+            return self._answer(route, request)
+        if allowed:
+            methods = ", ".join(sorted(set(allowed) | ({"HEAD"} if "GET" in allowed else set())))
+            return Response.error(405, f"{path} takes {methods}", Allow=methods)
+        return Response.error(404, f"no such endpoint: {path}")
+
+    def _answer(self, route: Route, request: Request) -> Response:
+        refusal = self._refusal(route, request)
+        if refusal is not None:
+            return Response.refusal(refusal)
         try:
-            return route(headers, body)
+            return route.handler(request)
+        except BadRequest as problem:
+            return Response.error(400, str(problem))
+        except SQLAlchemyError as error:
+            first = redact(f"database unreachable: {error}").splitlines()[0]
+            return Response.error(503, first)
         except Exception:
-            log.exception("HTTP %s %s failed", method, path)
+            log.exception("HTTP %s %s failed", request.method, request.path)
             return Response.error(500, "internal error; see the daemon's log")
 
-    def healthz(self, headers: Mapping[str, str], body: bytes) -> Response:
+    def _refusal(self, route: Route, request: Request) -> Refusal | None:
+        settings = self._config().http
+        if route.access == "read":
+            return refuse_read(settings, request.headers)
+        if route.access == "write":
+            return refuse_write(settings, request.headers, f"{route.method} {route.template}")
+        return None
+
+    def healthz(self, request: Request) -> Response:
         health = self._health.report()
         if health.healthy:
             return Response.json(200, {"status": "ok", "checks": health.checks})
@@ -102,25 +194,11 @@ class Api:
             503, {"status": "unhealthy", "problems": health.problems(), "checks": health.checks}
         )
 
-    def metrics(self, headers: Mapping[str, str], body: bytes) -> Response:
+    def metrics(self, request: Request) -> Response:
         return Response(200, self._metrics.exposition(), METRICS_CONTENT_TYPE)
 
-    def jobs(self, headers: Mapping[str, str], body: bytes) -> Response:
-        try:
-            rows = report.status_rows(self._store)
-        except Exception as error:
-            return Response.error(503, redact(f"database unreachable: {error}").splitlines()[0])
-        return Response.json(200, rows)
-
-    def add_watch(self, headers: Mapping[str, str], body: bytes) -> Response:
-        config = self._config()
-        refusal = _refuse_token(config.http.token if config.http else None, headers)
-        if refusal is not None:
-            return refusal
-        try:
-            spec = _watch_spec(_json_object(body), config)
-        except BadRequest as problem:
-            return Response.error(400, str(problem))
+    def add_watch(self, request: Request) -> Response:
+        spec = watch_spec(request.body, self._config())
         if not self._add_watch(spec):
             return Response.error(409, f"a watch named '{spec.name}' exists already")
         log.info("watch %s added over HTTP: %s job %s", spec.name, spec.provider, spec.job)
@@ -130,77 +208,12 @@ class Api:
             {"name": spec.name, "provider": spec.provider, "job": spec.job, "notify": notify},
         )
 
-
-def _refuse_token(expected: str | None, headers: Mapping[str, str]) -> Response | None:
-    """None when the request carries the bearer token; else the refusal."""
-    if not expected:
-        return Response.error(403, "POST /api/watches is off: set http.token in the config")
-    scheme, _, given = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return Response.error(
-            401, "a bearer token is required (Authorization: Bearer TOKEN)", **_CHALLENGE
-        )
-    # Constant-time: a timing difference would reveal how much of a guess was right.
-    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        return Response.error(
-            401, "the bearer token is wrong", **{"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        )
-    return None
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="loadwatch"'}
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"the body is not JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise BadRequest('the body must be a JSON object such as {"provider": "hr", "job": "42"}')
-    return payload
-
-
-def _watch_spec(payload: dict[str, Any], config: Config) -> WatchSpec:
-    """The body's shape is checked here; what it names, by the same rules as
-    `loadwatch watch` (engine/runtime_watches.py)."""
-    unknown = sorted(set(payload) - _WATCH_KEYS)
-    if unknown:
-        raise BadRequest(f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(_WATCH_KEYS))})")
-    provider = _required(payload, "provider", limit=_MAX_NAME)
-    job = _required(payload, "job", limit=_MAX_JOB)
-    name = _text(payload, "name", limit=_MAX_NAME)
-    notify = _notifiers(payload.get("notify"))
-    try:
-        return runtime_spec(config, provider, job, name=name, notify=notify)
-    except WatchRefused as refusal:
-        raise BadRequest(str(refusal)) from None
-
-
-def _required(payload: dict[str, Any], key: str, *, limit: int) -> str:
-    value = _text(payload, key, limit=limit)
-    if value is None:
-        raise BadRequest(f"'{key}' is required")
-    return value
-
-
-def _text(payload: dict[str, Any], key: str, *, limit: int) -> str | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # job ids are often numbers
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"'{key}' must be a non-empty string")
-    if len(value) > limit:
-        raise BadRequest(f"'{key}' is longer than {limit} characters")
-    return value.strip()
-
-
-def _notifiers(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise BadRequest("'notify' must be a notifier name or a list of them")
-    return list(names)
+    def remove_watch(self, request: Request) -> Response:
+        """Like `loadwatch unwatch NAME`: stop a run-time watch; its history stays."""
+        name = request.params["name"]
+        if any(watch.name == name for watch in self._config().watches):
+            return Response.error(409, f"'{name}' is in the config file: remove it there")
+        if not self._remove_watch(name):
+            return Response.error(404, f"no run-time watch named '{name}'")
+        log.info("watch %s removed over HTTP", name)
+        return Response.json(200, {"name": name, "removed": True})

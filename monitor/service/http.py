@@ -83,6 +83,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._answer(b"")
 
+    do_HEAD = do_GET  # answered like GET; _send leaves the body out
+
+    def do_DELETE(self) -> None:
+        if self.headers.get("Content-Length", "0") != "0":
+            self._send(Response.error(400, "DELETE takes no body"), close=True)
+            return
+        self._answer(b"")
+
     def do_POST(self) -> None:
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
@@ -94,9 +102,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(self.rfile.read(int(length)))
 
     def _answer(self, body: bytes) -> None:
-        path = self.path.split("?", 1)[0]
         headers = {name.lower(): value for name, value in self.headers.items()}
-        self._send(self.server.api.handle(self.command, path, headers, body))
+        # The whole target: the read API takes query parameters.
+        self._send(self.server.api.handle(self.command, self.path, headers, body))
 
     def _send(self, response: Response, close: bool = False) -> None:
         self.send_response(response.status)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from monitor.config import Config
 from monitor.domain import State
+from monitor.service.access import warn_if_exposed
 from monitor.service.api import Api
 from monitor.service.health import HealthCheck, Heartbeat
 from monitor.service.http import HttpListener
@@ -79,7 +80,10 @@ class ServiceRuntime:
                 health=self.health,
                 metrics=self.metrics,
                 add_watch=self.add_watch,
+                remove_watch=self.remove_watch,
+                now=self._daemon.clock.now,
             )
+            warn_if_exposed(settings)
             self.http = HttpListener(settings.host, settings.port, api)
             await asyncio.to_thread(self.http.start)
         if self.notifier.enabled:
@@ -124,6 +128,14 @@ class ServiceRuntime:
 
     async def _add_watch(self, spec: WatchSpec) -> bool:
         return await self._daemon.add_watch(spec)
+
+    def remove_watch(self, name: str) -> bool:
+        """For DELETE /api/watches/NAME, on a listener thread: stop the run-time
+        watch on the event loop and wait; False when there is no such watch."""
+        if self._loop is None:
+            raise RuntimeError("the service has not started")
+        future = asyncio.run_coroutine_threadsafe(self._daemon.remove_watch(name), self._loop)
+        return future.result(timeout=ADD_WATCH_TIMEOUT)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         self._tasks.append(asyncio.create_task(work, name=name))

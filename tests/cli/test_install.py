@@ -42,6 +42,9 @@ def installed(tmp_path_factory) -> Path:
     names = zipfile.ZipFile(wheel).namelist()
     assert "monitor/_migrations/env.py" in names
     assert any(n.startswith("monitor/_migrations/versions/") for n in names)
+    # The status page's templates, CSS, JS and the OpenAPI document ship inside it.
+    for shipped in ("templates/now.html", "static/page.css", "static/page.js", "openapi.json"):
+        assert f"monitor/service/{shipped}" in names
     # Dependencies come from this interpreter's site-packages; loadwatch itself
     # only from the wheel.
     environment = folder / "venv"

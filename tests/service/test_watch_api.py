@@ -140,7 +140,8 @@ async def test_unknown_paths_are_404_and_wrong_methods_405(tmp_path, kpa, json_r
     config = no_watches(tmp_path, f"sqlite:///{tmp_path / 'lw.db'}", kpa, json_receiver)
     async with running(config) as daemon, api(daemon) as client:
         missing = await client.get("/api/nothing")
-        wrong_method = await client.get("/api/watches")
+        wrong_method = await client.delete("/api/jobs")
 
     assert missing.status_code == 404
-    assert (wrong_method.status_code, wrong_method.headers["Allow"]) == (405, "POST")
+    assert (wrong_method.status_code, wrong_method.headers["Allow"]) == (405, "GET, HEAD")
+    assert wrong_method.json() == {"error": "/api/jobs takes GET, HEAD"}
