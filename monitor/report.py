@@ -39,9 +39,13 @@ def status_rows(store: Store) -> list[dict[str, Any]]:
                 "last_failure": job.last_failure,
                 "conditions": [_condition(c) for c in held.get(job.id, [])],
                 "notifications": notifications.get(job.id) or dict(_NO_NOTIFICATIONS),
-                # The instance polling it now (lease_until set) or that polled it last.
-                "instance": job.lease_owner,
-                "leased_until": _time(job.lease_until),
+                # The instance polling it right now, and the one that polled it last.
+                "held_by": (
+                    {"instance": job.lease_owner, "until": _time(job.lease_until)}
+                    if job.lease_owner and job.lease_until is not None
+                    else None
+                ),
+                "polled_by": job.lease_owner,
             }
         )
     return rows
@@ -125,9 +129,10 @@ def status_table(rows: list[dict[str, Any]]) -> str:
         )
         for row in rows
     ]
-    if len({row.get("instance") for row in rows} - {None}) > 1:  # several daemons share it
+    instances = [row.get("polled_by") for row in rows]
+    if len(set(instances) - {None}) > 1:  # several daemons share the database
         header = (*header, "INSTANCE")
-        lines = [(*line, row.get("instance") or "-") for line, row in zip(lines, rows, strict=True)]
+        lines = [(*line, name or "-") for line, name in zip(lines, instances, strict=True)]
     return _table(header, lines) + "\n\n" + notification_summary(rows)
 
 

@@ -11,13 +11,12 @@ Every error, from any route and method, is JSON of one shape:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.config import Config
 from monitor.redact import redact
 from monitor.service.access import Refusal, refuse_read, refuse_write
+from monitor.service.exchange import Request, Response
 from monitor.service.health import HealthCheck
 from monitor.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from monitor.service.metrics import Metrics
@@ -40,45 +40,6 @@ AddWatch = Callable[[WatchSpec], bool]
 """Adds a run-time watch and starts polling it; False when the name is taken."""
 RemoveWatch = Callable[[str], bool]
 """Stops a run-time watch; False when there is no such run-time watch."""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, status: int, payload: Any, **headers: str) -> Response:
-        return cls(status, json.dumps(payload, indent=2).encode() + b"\n", headers=headers)
-
-    @classmethod
-    def error(cls, status: int, message: str, **headers: str) -> Response:
-        return cls.json(status, {"error": message}, **headers)
-
-    @classmethod
-    def refusal(cls, refusal: Refusal) -> Response:
-        return cls.json(refusal.status, {"error": refusal.message}, **refusal.headers)
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request, parsed: the path's parameters and the query's values by name."""
-
-    method: str
-    path: str
-    query: Mapping[str, list[str]]
-    headers: Mapping[str, str]
-    body: bytes
-    params: Mapping[str, str] = field(default_factory=dict)
-
-    def value(self, name: str) -> str | None:
-        """The query's one value for `name`; raises BadRequest when given twice."""
-        values = self.query.get(name, [])
-        if len(values) > 1:
-            raise BadRequest(f"'{name}' is given {len(values)} times; give it once")
-        return values[0] if values else None
 
 
 Handler = Callable[[Request], Response]

@@ -118,8 +118,8 @@ def time_text(moment: datetime | None) -> str | None:
 
 def job_json(job: JobView, now: datetime) -> dict[str, Any]:
     """A job as the API shows it: `status --json`'s keys, and more."""
-    holder = None
-    if job.lease_owner:
+    holder = None  # the instance polling it right now, while its lease lasts
+    if job.lease_owner and job.lease_until is not None and job.lease_until > now:
         holder = {"instance": job.lease_owner, "until": time_text(job.lease_until)}
     return {
         "id": job.id,
@@ -148,6 +148,7 @@ def job_json(job: JobView, now: datetime) -> dict[str, Any]:
         ],
         "notifications": notification_counts(job.notifications),
         "held_by": holder,
+        "polled_by": job.lease_owner,  # the instance that polled it last (or now)
     }
 
 

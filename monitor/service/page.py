@@ -28,8 +28,8 @@ from monitor.domain import State
 from monitor.engine.conditions import AUTO_RUNS, zone_named
 from monitor.notify.formatting import format_duration
 from monitor.service import board
-from monitor.service.api import Request, Response
 from monitor.service.chart import duration_chart
+from monitor.service.exchange import Request, Response
 from monitor.service.watch_requests import BadRequest
 from monitor.store.views import ConditionView, JobView, Views
 

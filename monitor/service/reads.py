@@ -12,7 +12,7 @@ from typing import Any
 from monitor.config import Config
 from monitor.domain import State
 from monitor.service import board
-from monitor.service.api import Request, Response
+from monitor.service.exchange import Request, Response
 from monitor.service.watch_requests import BadRequest
 from monitor.store.views import DeliveryView, TransitionView, Views
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Coroutine, Iterator
 from typing import Any, Protocol
 
+from monitor.clock import Clock
 from monitor.config import Config
 from monitor.domain import State
 from monitor.service.access import warn_if_exposed
@@ -29,6 +30,7 @@ class Served(Protocol):
     """What the service layer needs of the daemon it serves (monitor/app.py)."""
 
     store: Store
+    clock: Clock
 
     @property
     def config(self) -> Config: ...
@@ -39,6 +41,8 @@ class Served(Protocol):
         ...
 
     async def add_watch(self, spec: WatchSpec) -> bool: ...
+
+    async def remove_watch(self, name: str) -> bool: ...
 
 
 log = logging.getLogger(__name__)
