@@ -21,6 +21,7 @@ from monitor.engine.scheduler import PollScheduler
 from monitor.engine.sweep import ConditionSweep
 from monitor.notify.worker import OutboxWorker
 from monitor.service.runtime import ServiceRuntime
+from monitor.store.access import wait_and_upgrade
 from monitor.store.store import Store, WatchSpec
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,11 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until `stop()`; migrations first, then the schedule from the database."""
-        before, after = await asyncio.to_thread(self.store.upgrade)
+        migrated = await wait_and_upgrade(self.store, self.config.database, self._stopping)
+        if migrated is None:  # told to stop while the database was down
+            await asyncio.to_thread(self.store.close)
+            return
+        before, after = migrated
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
         self.scheduler.start()
@@ -175,6 +180,7 @@ class Daemon:
 
     async def _shutdown(self, worker: asyncio.Task[None]) -> None:
         log.info("stopping")
+        self._stopping.set()  # also when start-up failed: the loops must end
         await self.service.stop()  # STOPPING=1 first; the listener closes
         await self.discovery.stop()
         self.live.halt()  # polls waiting for their provider's turn give up
