@@ -1,4 +1,4 @@
-""""Did you mean ...?" for a misspelt key, name or type."""
+""" "Did you mean ...?" for a misspelt key, name or type."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """" (did you mean 'x'?)" when one of `choices` is close to `word`, else ""."""
+    """ " (did you mean 'x'?)" when one of `choices` is close to `word`, else ""."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -31,10 +31,13 @@ _TRANSIENT = re.compile(
 
 
 class DatabaseProblem(StartupProblem):
-    """The database cannot be used; `transient` when waiting may help."""
+    """The database cannot be used: `where` (the database) and `detail` (what is
+    wrong, what to do); `transient` when waiting may help."""
 
-    def __init__(self, message: str, transient: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, where: str, detail: str, transient: bool = False) -> None:
+        super().__init__(redact(f"{where}: {detail}"))
+        self.where = where
+        self.detail = redact(detail)
         self.transient = transient
 
 
@@ -55,7 +58,7 @@ def describe(url: str, error: BaseException) -> DatabaseProblem:
     text = " ".join(str(cause).split())
     where = f"database {label(url)}"
     if parsed.get_backend_name() == "sqlite":
-        return DatabaseProblem(_sqlite_problem(where, parsed.database or "", text), transient=False)
+        return DatabaseProblem(where, _sqlite_problem(parsed.database or "", text))
     host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     known = [
         (r"connection refused", f"nothing accepts connections at {host}; is PostgreSQL running?"),
@@ -79,29 +82,45 @@ def describe(url: str, error: BaseException) -> DatabaseProblem:
             break
     else:
         problem = text[:300] or type(cause).__name__
-    return DatabaseProblem(redact(f"{where}: {problem}"), bool(_TRANSIENT.search(text)))
+    return DatabaseProblem(where, problem, bool(_TRANSIENT.search(text)))
 
 
-def _sqlite_problem(where: str, path: str, text: str) -> str:
+def _sqlite_problem(path: str, text: str) -> str:
     folder = Path(path).parent
     if "unable to open" in text and path and not folder.is_dir():
-        return f"{where}: the directory {folder} does not exist (create it, or fix `database:`)"
+        return _NO_DIRECTORY.format(folder)
     if "unable to open" in text or "readonly" in text or "read-only" in text:
-        return f"{where}: cannot open the file for writing (check its permissions)"
-    return f"{where}: {text[:300]}"
+        return "cannot open the file for writing (check its permissions)"
+    return text[:300]
+
+
+_NO_DIRECTORY = "the directory {} does not exist (create it, or fix `database:`)"
+
+
+def _missing_sqlite_file(url: str) -> DatabaseProblem | None:
+    """Why a SQLite database that a read must not create cannot be read, if so."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    path = Path(parsed.database)
+    if path.is_file():
+        return None
+    where = f"database {path}"
+    if not path.parent.is_dir():
+        return DatabaseProblem(where, _NO_DIRECTORY.format(path.parent))
+    return DatabaseProblem(
+        where,
+        "no such file yet: the daemon creates it when it first starts (`loadwatch run`),"
+        " or create it with `loadwatch db upgrade`",
+    )
 
 
 def open_for_reading(url: str) -> Store:
     """The store at `url`, checked to hold loadwatch's current schema; never
     creates a file or migrates. Raises DatabaseProblem saying what to do."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        path = Path(parsed.database)
-        if not path.is_file():
-            raise DatabaseProblem(
-                f"database {path} does not exist yet: the daemon creates it when it first"
-                " starts (`loadwatch run`), or create it with `loadwatch db upgrade`"
-            )
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        raise missing
     store = Store(url)
     try:
         current, head = schema_position(store)
@@ -110,16 +129,15 @@ def open_for_reading(url: str) -> Store:
         raise describe(url, error) from None
     if current != head:
         store.close()
-        raise DatabaseProblem(_schema_advice(url, current, head))
+        raise DatabaseProblem(f"database {label(url)}", _schema_advice(current, head))
     return store
 
 
-def _schema_advice(url: str, current: str | None, head: str | None) -> str:
-    where = f"database {label(url)}"
+def _schema_advice(current: str | None, head: str | None) -> str:
     if current is None:
-        return f"{where} has no loadwatch tables yet: run `loadwatch db upgrade` (or start the daemon)"
+        return "no loadwatch tables yet: run `loadwatch db upgrade` (or start the daemon)"
     return (
-        f"{where} is at schema {current}, this loadwatch needs {head}:"
+        f"at schema {current}, this loadwatch needs {head}:"
         " run `loadwatch db upgrade` (or restart the daemon)"
     )
 
@@ -140,9 +158,16 @@ def open_and_upgrade(url: str) -> tuple[Store, str | None, str | None]:
     return store, before, after
 
 
-def probe(url: str) -> str:
-    """One line on where the database at `url` stands (for `check --online`);
-    raises DatabaseProblem when it cannot be reached."""
+def probe(url: str) -> tuple[str, bool]:
+    """(one line on where the database at `url` stands, whether its schema is
+    current); for `db status` and `check --online`. Changes nothing; raises
+    DatabaseProblem when the database cannot be reached."""
+    where = f"database {label(url)}"
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        if not Path(make_url(url).database or "").parent.is_dir():
+            raise missing
+        return f"{where}: no file yet (`run` or `db upgrade` creates it)", False
     store = Store(url)
     try:
         current, head = schema_position(store)
@@ -151,8 +176,11 @@ def probe(url: str) -> str:
     finally:
         store.close()
     if current == head:
-        return f"schema {current}"
-    return f"schema {current or 'empty'}, {head} after `loadwatch db upgrade` (run does it too)"
+        return f"{where}: schema {current} (current)", True
+    return (
+        f"{where}: schema {current or 'empty'}; `db upgrade` (or `run`) takes it to {head}",
+        False,
+    )
 
 
 async def wait_and_upgrade(
@@ -171,7 +199,7 @@ async def wait_and_upgrade(
             if not problem.transient:
                 raise problem from None
             if str(problem) != said:
-                log.warning("%s; retrying every %.0f s", problem, RETRY_SECONDS)
+                log.warning("%s (retrying every %.0f s)", problem, RETRY_SECONDS)
                 said = str(problem)
         try:
             await asyncio.wait_for(stopping.wait(), RETRY_SECONDS)

@@ -173,6 +173,7 @@ def test_run_status_and_history_as_a_user_would(tmp_path, database_url, kpa, jso
 
 def test_history_of_an_unknown_watch_is_an_error(tmp_path, kpa, json_receiver):
     config = write_config(tmp_path, f"sqlite:///{tmp_path}/h.db", kpa.url, json_receiver.url)
+    assert loadwatch("db", "upgrade", "-c", str(config)).returncode == 0
     result = loadwatch("history", "nope", "-c", str(config), env={"KPA_TOKEN": TOKEN})
     assert result.returncode == 1
     assert "no watch named 'nope'" in result.stderr
