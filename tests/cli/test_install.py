@@ -8,11 +8,12 @@ import os
 import subprocess
 import sys
 import textwrap
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.venvs import make_venv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,8 +46,7 @@ def installed(tmp_path_factory) -> Path:
     # Dependencies come from this interpreter's site-packages; loadwatch itself
     # only from the wheel.
     environment = folder / "venv"
-    venv.create(environment, system_site_packages=True, with_pip=False)
-    python = environment / "bin" / "python"
+    python = make_venv(environment)
     subprocess.run(
         [
             sys.executable,

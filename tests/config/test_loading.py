@@ -310,7 +310,10 @@ def test_file_part_of_an_error_is_the_path_as_given(write_config, workdir):
     with pytest.raises(ConfigError) as caught:
         load_config(workdir / "config.yaml", {})
 
-    assert str(caught.value) == f"{workdir / 'config.yaml'}:1: unknown key 'wathces' (did you mean 'watches'?)"
+    assert (
+        str(caught.value)
+        == f"{workdir / 'config.yaml'}:1: unknown key 'wathces' (did you mean 'watches'?)"
+    )
 
 
 def test_yaml_syntax_error_reports_its_own_line(problems):
