@@ -96,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     history = command("history", _history, "transitions and notifications, oldest first")
     history.add_argument("name", nargs="?", help="only this watch")
     history.add_argument("--json", action="store_true", help=JSON_HELP)
-    watch = command("watch", _watch, "add a run-time watch (a running daemon polls it within 5 s)")
+    watch = command(
+        "watch",
+        _watch,
+        "add a run-time watch (a running daemon polls it within 5 s, as its provider's pace allows)",
+    )
     watch.add_argument("provider", help="a provider block of the config")
     watch.add_argument("job", help="the job id at that provider")
     watch.add_argument("--name", help="the watch's name (default PROVIDER-JOB)")
