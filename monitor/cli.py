@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     watch = command(
         "watch",
         _watch,
-        "add a run-time watch (a running daemon polls it within 5 s, as its provider's pace allows)",
+        "add a run-time watch (a running daemon polls it within 5 s, as its provider allows)",
     )
     watch.add_argument("provider", help="a provider block of the config")
     watch.add_argument("job", help="the job id at that provider")
