@@ -15,6 +15,7 @@ from monitor import __version__
 from monitor.problems import StartupProblem
 
 DEFAULT_CONFIG = "/etc/loadwatch/config.yaml"
+ONE_SHOT_CONNECT_SECONDS = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         _parser().print_help()
         return 2
+    if handler is not _run:
+        # A one-shot command fails fast on a database host that does not
+        # answer (psycopg waits 130 s by default); `run` waits on purpose.
+        os.environ.setdefault("PGCONNECT_TIMEOUT", str(ONE_SHOT_CONNECT_SECONDS))
     try:
         return int(handler(args) or 0)
     except KeyboardInterrupt:
