@@ -33,7 +33,7 @@ from monitor.store.store import Store
 
 STEP = 2.0  # seconds each simulated stage lasts
 STALL_AFTER = 5.0  # short, so the demo shows `waiting` and `stalled`
-DEADLINE = 4.0  # catalog-full-sync runs longer than this (about 6 s): `overdue`
+DEADLINE = 4.0  # catalog-full-sync runs twice as long: `overdue`
 OUTAGE_POLLS = 3  # eu-payroll's provider answers 503 this many times: `unreachable`
 EVERY_EVENT = [
     "succeeded",
@@ -105,7 +105,7 @@ def _catalog(sim: comestri.ComestriSimulator) -> DemoProvider:
     sim.add_job("4711", comestri.success_script(seconds=STEP))
     sim.add_job("4712", comestri.partial_script(seconds=STEP, errors=3))
     sim.add_job("4713", comestri.canceled_script(seconds=STEP))
-    sim.add_job("4714", comestri.success_script(seconds=STEP))
+    sim.add_job("4714", _long_sync())
     block = {"type": "comestri", "base_url": sim.url, "token": comestri.DEFAULT_TOKEN}
     return DemoProvider(
         "catalog",
@@ -117,6 +117,16 @@ def _catalog(sim: comestri.ComestriSimulator) -> DemoProvider:
             {"name": "catalog-full-sync", "job": "4714", "deadline": f"{DEADLINE:g}s"},
         ],
     )
+
+
+def _long_sync() -> list[Step]:
+    """A Comestri job that runs for 4 STEPs, its progress rising every STEP
+    (so it is overdue, but never stalled), then completes."""
+    stages = [Step({"status": "request_received", "percent_completed": 0}, seconds=STEP)]
+    for fraction in (0.2, 0.5, 0.8):
+        stages.append(Step({"status": "processing", "percent_completed": fraction}, seconds=STEP))
+    done = {"status": "complete", "percent_completed": 1, "result": "Success", "error_count": 0}
+    return [*stages, Step(done)]
 
 
 def _analytics(sim: fullstory.FullStorySimulator) -> DemoProvider:
