@@ -190,6 +190,11 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return 1
+    if not config.providers:
+        print(
+            f"{config.path}: no providers yet: nothing is watched until a reload adds some",
+            file=sys.stderr,
+        )
     from monitor.app import Daemon
 
     async def serve() -> None:
