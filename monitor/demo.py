@@ -264,7 +264,12 @@ def _logs_to(path: Path) -> Iterator[None]:
 async def _watch_until_done(config: Config, timeout: float, view: View) -> bool:
     daemon = Daemon(config)
     runner = asyncio.create_task(daemon.run())
-    await daemon.ready.wait()
+    ready = asyncio.create_task(daemon.ready.wait())
+    await asyncio.wait({ready, runner}, return_when=asyncio.FIRST_COMPLETED)
+    if runner.done():  # it could not start: say why (a StartupProblem)
+        ready.cancel()
+        await runner
+        return False
     with view.live():
         drawing = asyncio.create_task(view.follow(daemon.store))
         done = await daemon.wait_until(all_done, timeout)
