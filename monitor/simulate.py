@@ -194,12 +194,15 @@ def run_simulators(
 
 
 def _wait(stop: threading.Event) -> None:
-    """Block until `stop` is set or SIGTERM/SIGINT arrives."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    """Block until `stop` is set or SIGINT/SIGTERM arrives. Both get a handler
+    of their own: a shell starts a background command with SIGINT ignored,
+    and Python then raises no KeyboardInterrupt for it."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in handlers:
+        signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)

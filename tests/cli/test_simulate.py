@@ -40,8 +40,11 @@ def test_simulate_serves_providers_and_a_config_that_runs_against_them(tmp_path)
         finally:
             assert daemon.stop() == 0
     finally:
-        simulators.process.send_signal(signal.SIGINT)
-        assert simulators.wait() == 0
+        simulators.process.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            assert simulators.wait() == 0
+        finally:
+            simulators.process.kill()  # only if it did not stop: never left behind
 
 
 def test_simulate_suggests_a_type_it_does_not_know():
