@@ -23,6 +23,7 @@ from monitor.engine.scheduler import Housekeeping
 from monitor.engine.wiring import Wiring
 from monitor.notify.worker import OutboxWorker
 from monitor.service.runtime import ServiceRuntime
+from monitor.store.access import wait_and_upgrade
 from monitor.store.instances import SqliteLock
 from monitor.store.records import PollWrite
 from monitor.store.store import Store, WatchSpec
@@ -189,7 +190,11 @@ class Daemon:
             self._sqlite_lock.release()
 
     async def _run(self) -> None:
-        before, after = await asyncio.to_thread(self.store.upgrade)
+        migrated = await wait_and_upgrade(self.store, self.config.database, self._stopping)
+        if migrated is None:  # told to stop while the database was down
+            await asyncio.to_thread(self.store.close)
+            return
+        before, after = migrated
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
         await self.live.start()
@@ -211,11 +216,11 @@ class Daemon:
             _settle_memory()
             self.ready.set()
             log.info(
-                "loadwatch running as %s: %d watches, %d providers, database %s",
-                self.owner,
+                "loadwatch running: %d watches, %d providers, database %s, instance %s",
                 len(self.config.watches),
                 len(self.config.providers),
                 _database_label(self.config.database),
+                self.owner,
             )
             await self._stopping.wait()
         finally:
@@ -243,6 +248,7 @@ class Daemon:
 
     async def _shutdown(self, worker: asyncio.Task[None]) -> None:
         log.info("stopping")
+        self._stopping.set()  # also when start-up failed: the loops must end
         await self.service.stop()  # STOPPING=1 first; the listener closes
         await self.discovery.stop()
         self.live.halt()  # polls waiting for their provider's turn give up

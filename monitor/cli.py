@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -13,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.problems import StartupProblem
 
 DEFAULT_CONFIG = "/etc/loadwatch/config.yaml"
+ONE_SHOT_CONNECT_SECONDS = 10
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,10 +27,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         _parser().print_help()
         return 2
+    if handler is not _run:
+        # A one-shot command fails fast on a database host that does not
+        # answer (psycopg waits 130 s by default); `run` waits on purpose.
+        os.environ.setdefault("PGCONNECT_TIMEOUT", str(ONE_SHOT_CONNECT_SECONDS))
     try:
         return int(handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except StartupProblem as problem:
+        print(f"loadwatch: {problem}", file=sys.stderr)
+        return 1
 
 
 def _options(defaults: bool) -> argparse.ArgumentParser:
@@ -48,9 +56,17 @@ def _options(defaults: bool) -> argparse.ArgumentParser:
         help=f"config file (default $LOADWATCH_CONFIG, else {DEFAULT_CONFIG})",
     )
     common.add_argument(
-        "--log-level", default=default("info"), choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default=default("info"),
+        choices=["debug", "info", "warning", "error"],
+        help="show log lines of this level and above, on stderr (default info)",
     )
-    common.add_argument("--log-format", default=default("text"), choices=["text", "json"])
+    common.add_argument(
+        "--log-format",
+        default=default("text"),
+        choices=["text", "json"],
+        help="log lines as text, or one JSON object per line for shippers (default text)",
+    )
     return common
 
 
@@ -77,12 +93,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also try each provider's credentials and each notifier",
     )
-    status = command("status", _status, "every tracked job and its state")
-    status.add_argument("--json", action="store_true")
-    history = command("history", _history, "transitions and notifications, newest last")
+    status = command("status", _status, "the jobs of current watches and their state")
+    status.add_argument("--json", action="store_true", help=JSON_HELP)
+    status.add_argument(
+        "--all", action="store_true", help="also the jobs of retired (removed) watches"
+    )
+    history = command("history", _history, "transitions and notifications, oldest first")
     history.add_argument("name", nargs="?", help="only this watch")
-    history.add_argument("--json", action="store_true")
-    watch = command("watch", _watch, "add a run-time watch (a running daemon polls it within 5 s)")
+    history.add_argument("--json", action="store_true", help=JSON_HELP)
+    watch = command(
+        "watch",
+        _watch,
+        "add a run-time watch (a running daemon polls it within 5 s, as its provider allows)",
+    )
     watch.add_argument("provider", help="a provider block of the config")
     watch.add_argument("job", help="the job id at that provider")
     watch.add_argument("--name", help="the watch's name (default PROVIDER-JOB)")
@@ -95,31 +118,69 @@ def _parser() -> argparse.ArgumentParser:
     notify_test.add_argument("notifier", nargs="?", help="only this notifier")
     db = command("db", None, "database maintenance")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
-    upgrade = db_commands.add_parser("upgrade", parents=[common], help="apply migrations")
+    upgrade = db_commands.add_parser(
+        "upgrade", parents=[common], help="create or migrate the database to this version"
+    )
     upgrade.set_defaults(handler=_db_upgrade)
-    demo = command("demo", _demo, "watch simulated jobs end to end, with no setup")
+    db_status = db_commands.add_parser(
+        "status", parents=[common], help="where the schema stands; changes nothing"
+    )
+    db_status.set_defaults(handler=_db_status)
+    demo = command("demo", _demo, "watch simulated jobs end to end, with no setup (takes no -c)")
     demo.add_argument(
         "--seconds", type=float, default=60.0, help="give up after this long (default 60)"
+    )
+    simulate = command(
+        "simulate", _simulate, "serve simulated provider APIs on loopback, to try a config"
+    )
+    simulate.add_argument(
+        "types",
+        nargs="*",
+        metavar="TYPE",
+        help=f"provider types to simulate (default all: {', '.join(SIMULATED_TYPES)})",
+    )
+    simulate.add_argument(
+        "--port",
+        type=int,
+        default=9401,
+        help="the first simulator's port; the others follow (default 9401; 0 picks free ones)",
+    )
+    simulate.add_argument(
+        "--stage",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="how long each stage of a simulated job lasts, from its first poll (default 20)",
+    )
+    simulate.add_argument(
+        "--write", metavar="FILE", type=Path, help="also write the config to FILE"
     )
     explain = command("explain", _explain, "show how a saved provider response maps to a status")
     explain.add_argument("provider", help="the name of a provider block in the config")
     explain.add_argument("file", help="the saved JSON response ('-' reads standard input)")
     explain.add_argument("--job", default="explain", help="the job id to map it for")
-    explain.add_argument("--json", action="store_true")
+    explain.add_argument("--json", action="store_true", help=JSON_HELP)
     return parser
+
+
+JSON_HELP = "print JSON for scripts instead of a table"
+SIMULATED_TYPES = ("kpa_flex", "comestri", "fullstory", "rocketchat", "incorta")
 
 
 def config_path(args: argparse.Namespace) -> Path:
     return Path(args.config or os.environ.get("LOADWATCH_CONFIG") or DEFAULT_CONFIG)
 
 
-def _load(args: argparse.Namespace) -> Any:
-    """The config, or None after printing why it cannot be used."""
+def _load(args: argparse.Namespace, secrets: bool = True) -> Any:
+    """The config, or None after printing why it cannot be used. Commands that
+    never call a provider or notifier pass `secrets=False`: they work without
+    the provider tokens and secret files (status on a host where only the
+    service has them)."""
     from monitor.config import ConfigError, load_config
 
     path = config_path(args)
     try:
-        return load_config(path)
+        return load_config(path, secrets=secrets)
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return None
@@ -129,6 +190,11 @@ def _run(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return 1
+    if not config.providers:
+        print(
+            f"{config.path}: no providers yet: nothing is watched until a reload adds some",
+            file=sys.stderr,
+        )
     from monitor.app import Daemon
 
     async def serve() -> None:
@@ -139,13 +205,7 @@ def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
         await daemon.run()
 
-    from monitor.store.instances import DatabaseInUse
-
-    try:
-        asyncio.run(serve())
-    except DatabaseInUse as error:
-        print(f"loadwatch: {error}", file=sys.stderr)
-        return 1
+    asyncio.run(serve())  # a second daemon on a SQLite file: StartupProblem, one line
     return 0
 
 
@@ -153,92 +213,55 @@ def _check(args: argparse.Namespace) -> int:
     config = _load(args)
     if config is None:
         return 1
+    if not config.providers:
+        print(f"{config.path}: no providers: nothing can be watched", file=sys.stderr)
+        return 1
     print(
         f"{config.path}: OK ({len(config.watches)} watches, {len(config.providers)} "
         f"providers, {len(config.notifiers)} notifiers)"
     )
     if args.online:
+        from monitor.service.logging import hide_library_logs
         from monitor.service.online import check_online
 
+        hide_library_logs("apprise")  # each URL's line says what went wrong
         return asyncio.run(check_online(config))
     return 0
 
 
-def _open_store(args: argparse.Namespace) -> Any:
-    config = _load(args)
-    if config is None:
-        return None
-    from monitor.store.store import Store
-
-    store = Store(config.database)
-    store.upgrade()
-    return store
-
-
 def _status(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    if store is None:
-        return 1
-    from monitor import report
+    from monitor import store_commands
 
-    rows = report.status_rows(store)
-    print(json.dumps(rows, indent=2) if args.json else report.status_table(rows))
-    return 0
+    config = _load(args, secrets=False)
+    return (
+        1
+        if config is None
+        else store_commands.status(config, everything=args.all, as_json=args.json)
+    )
 
 
 def _history(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    if store is None:
-        return 1
-    from monitor import report
+    from monitor import store_commands
 
-    if args.name and not store.watch_exists(args.name):
-        print(f"no watch named '{args.name}'", file=sys.stderr)
-        return 1
-    rows = report.history_rows(store, args.name)
-    print(json.dumps(rows, indent=2) if args.json else report.history_table(rows))
-    return 0
+    config = _load(args, secrets=False)
+    return 1 if config is None else store_commands.history(config, args.name, as_json=args.json)
 
 
 def _watch(args: argparse.Namespace) -> int:
-    config = _load(args)
+    from monitor import store_commands
+
+    config = _load(args, secrets=False)
     if config is None:
         return 1
-    from monitor.clock import Clock
-    from monitor.engine.runtime_watches import WatchRefused, add_runtime_watch, runtime_spec
-    from monitor.store.store import Store
-
     notify = [name for value in args.notify or [] for name in value.split(",") if name]
-    store = Store(config.database)
-    try:
-        spec = runtime_spec(config, args.provider, args.job, name=args.name, notify=notify)
-        store.upgrade()
-        add_runtime_watch(store, spec, Clock().now())
-    except WatchRefused as refused:
-        print(f"cannot watch: {refused}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    print(f"watching {spec.provider} job {spec.job} as '{spec.name}'")
-    return 0
+    return store_commands.watch(config, args.provider, args.job, args.name, notify)
 
 
 def _unwatch(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    if store is None:
-        return 1
-    from monitor.clock import Clock
-    from monitor.engine.runtime_watches import WatchRefused, remove_runtime_watch
+    from monitor import store_commands
 
-    try:
-        remove_runtime_watch(store, args.name, Clock().now())
-    except WatchRefused as refused:
-        print(f"cannot unwatch: {refused}", file=sys.stderr)
-        return 1
-    finally:
-        store.close()
-    print(f"stopped watching '{args.name}'")
-    return 0
+    config = _load(args, secrets=False)
+    return 1 if config is None else store_commands.unwatch(config, args.name)
 
 
 def _notify_test(args: argparse.Namespace) -> int:
@@ -246,33 +269,50 @@ def _notify_test(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     from monitor.notify.test import notify_test
+    from monitor.service.logging import hide_library_logs
+
+    hide_library_logs("apprise")  # each URL's result line says what went wrong
 
     return notify_test(config, args.notifier)
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    config = _load(args)
-    if config is None:
-        return 1
-    from monitor.store.store import Store
+    from monitor import store_commands
 
-    store = Store(config.database)
-    before, after = store.upgrade()
-    store.close()
-    print(f"database at {after}" + ("" if before == after else f" (was {before or 'empty'})"))
-    return 0
+    config = _load(args, secrets=False)
+    return 1 if config is None else store_commands.db_upgrade(config)
+
+
+def _db_status(args: argparse.Namespace) -> int:
+    from monitor import store_commands
+
+    config = _load(args, secrets=False)
+    return 1 if config is None else store_commands.db_status(config)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if getattr(args, "config", None):
+        print(
+            "loadwatch demo makes its own config and simulated providers and takes no -c;"
+            " to try your config against simulators, run `loadwatch simulate`",
+            file=sys.stderr,
+        )
+        return 2
     from monitor.demo import run_demo
 
     return run_demo(timeout=args.seconds)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor.simulate import run_simulators
+
+    return run_simulators(args.types, first_port=args.port, stage=args.stage, write=args.write)
+
+
 def _explain(args: argparse.Namespace) -> int:
     from monitor.explain import CANNOT_RUN, run_explain
 
-    config = _load(args)
+    config = _load(args, secrets=False)
     if config is None:
         return CANNOT_RUN
     return run_explain(config, args.provider, args.file, job=args.job, as_json=args.json)

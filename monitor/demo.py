@@ -1,15 +1,18 @@
 """`loadwatch demo`: the whole daemon against simulated providers on loopback,
 a temporary SQLite database and the terminal as notifier. Nothing to set up.
 
-Every provider type gets jobs that start, progress and end: succeeded, failed,
-finished with errors (partial), and one that waits for a human to pick what to
-import. All messages go through the real outbox and Apprise, to `console://`.
+Jobs on every provider type start, progress and end in every way loadwatch
+knows: succeeded, partial, failed, canceled; one waits for a person, one
+stalls, one runs past its deadline (overdue), and one provider answers 503
+for a while (unreachable, then recovered). All messages go through the real
+outbox and Apprise, to `console://`; demo_view.py draws the jobs meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,13 +25,27 @@ import yaml
 from monitor import report
 from monitor.app import Daemon
 from monitor.config import Config, load_config
+from monitor.demo_view import View, make_view
 from monitor.notify.console import register_console_scheme
 from monitor.simulators import comestri, fullstory, incorta, kpa_flex, rocketchat
-from monitor.simulators.base import Step
+from monitor.simulators.base import HttpError, Step
 from monitor.store.store import Store
 
 STEP = 2.0  # seconds each simulated stage lasts
-STALL_AFTER = 5.0  # short, so the demo shows `waiting` (and `stalled`) too
+STALL_AFTER = 5.0  # short, so the demo shows `waiting` and `stalled`
+DEADLINE = 4.0  # catalog-full-sync runs twice as long: `overdue`
+OUTAGE_POLLS = 3  # eu-payroll's provider answers 503 this many times: `unreachable`
+EVERY_EVENT = [
+    "succeeded",
+    "partial",
+    "failed",
+    "canceled",
+    "waiting",
+    "stalled",
+    "overdue",
+    "unreachable",
+    "recovered",
+]
 
 
 @dataclass
@@ -37,10 +54,10 @@ class DemoProvider:
 
     name: str
     block: dict[str, Any]
-    watches: list[dict[str, str]] = field(default_factory=list)
+    watches: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _kpa(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
+def _hr(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
     sim.add_job("5804f0f30ef50473af5870c6", kpa_flex.success_script(seconds=STEP, rows=1200))
     sim.add_job(
         "5804f0f30ef50473af5870c7",
@@ -49,20 +66,46 @@ def _kpa(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
             history="Queued\nLoading 830 rows\nRow 12: 'hired_on' is not a date\nAborted",
         ),
     )
-    block = {"type": "kpa_flex", "base_url": sim.url, "token": kpa_flex.DEFAULT_TOKEN}
+    # Loading, with no change, for longer than stall_after: `stalled`, then done.
+    stuck = kpa_flex.success_script(seconds=STEP, rows=40)
+    stuck[1] = Step(stuck[1].fields, seconds=STALL_AFTER + 2 * STEP)
+    sim.add_job("5804f0f30ef50473af5870c8", stuck)
+    # max_rps: KPA's default pace (20/min, its documented limit) is slow for a demo.
+    block = {
+        "type": "kpa_flex",
+        "base_url": sim.url,
+        "token": kpa_flex.DEFAULT_TOKEN,
+        "max_rps": 10,
+    }
     return DemoProvider(
         "hr",
         block,
         [
             {"name": "hr-nightly", "job": "5804f0f30ef50473af5870c6"},
             {"name": "hr-incidents", "job": "5804f0f30ef50473af5870c7"},
+            {"name": "hr-training", "job": "5804f0f30ef50473af5870c8"},
         ],
     )
 
 
-def _comestri(sim: comestri.ComestriSimulator) -> DemoProvider:
+def _eu_payroll(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
+    sim.add_job("61a0c3f2e4b0d9a1c2f3e4d5", kpa_flex.success_script(seconds=STEP))
+    sim.inject(HttpError(503), times=OUTAGE_POLLS)  # its gateway is down at first
+    block = {
+        "type": "kpa_flex",
+        "base_url": sim.url,
+        "token": kpa_flex.DEFAULT_TOKEN,
+        "max_rps": 10,
+    }
+    watch = {"name": "eu-payroll", "job": "61a0c3f2e4b0d9a1c2f3e4d5", "unreachable_after": 2}
+    return DemoProvider("hr-eu", block, [watch])
+
+
+def _catalog(sim: comestri.ComestriSimulator) -> DemoProvider:
     sim.add_job("4711", comestri.success_script(seconds=STEP))
     sim.add_job("4712", comestri.partial_script(seconds=STEP, errors=3))
+    sim.add_job("4713", comestri.canceled_script(seconds=STEP))
+    sim.add_job("4714", _long_sync())
     block = {"type": "comestri", "base_url": sim.url, "token": comestri.DEFAULT_TOKEN}
     return DemoProvider(
         "catalog",
@@ -70,25 +113,29 @@ def _comestri(sim: comestri.ComestriSimulator) -> DemoProvider:
         [
             {"name": "catalog-products", "job": "4711"},
             {"name": "catalog-prices", "job": "4712"},
+            {"name": "catalog-cleanup", "job": "4713"},
+            {"name": "catalog-full-sync", "job": "4714", "deadline": f"{DEADLINE:g}s"},
         ],
     )
 
 
-def _fullstory(sim: fullstory.FullStorySimulator) -> DemoProvider:
+def _long_sync() -> list[Step]:
+    """A Comestri job that runs for 4 STEPs, its progress rising every STEP
+    (so it is overdue, but never stalled), then completes."""
+    stages = [Step({"status": "request_received", "percent_completed": 0}, seconds=STEP)]
+    for fraction in (0.2, 0.5, 0.8):
+        stages.append(Step({"status": "processing", "percent_completed": fraction}, seconds=STEP))
+    done = {"status": "complete", "percent_completed": 1, "result": "Success", "error_count": 0}
+    return [*stages, Step(done)]
+
+
+def _analytics(sim: fullstory.FullStorySimulator) -> DemoProvider:
     sim.add_job("batch-events-1", fullstory.success_script(seconds=STEP, imports=1200))
-    sim.add_job("batch-events-2", fullstory.partial_script(seconds=STEP, imports=42, errors=2))
     block = {"type": "fullstory", "base_url": sim.url, "api_key": fullstory.DEFAULT_API_KEY}
-    return DemoProvider(
-        "analytics",
-        block,
-        [
-            {"name": "events-backfill", "job": "batch-events-1"},
-            {"name": "events-replay", "job": "batch-events-2"},
-        ],
-    )
+    return DemoProvider("analytics", block, [{"name": "events-backfill", "job": "batch-events-1"}])
 
 
-def _rocketchat(sim: rocketchat.RocketChatSimulator) -> DemoProvider:
+def _chat(sim: rocketchat.RocketChatSimulator) -> DemoProvider:
     def stage(status: str, total: int, completed: int, seconds: float | None) -> Step:
         count = {"total": total, "completed": completed, "error": 0}
         return Step({"status": status, "count": count}, seconds=seconds)
@@ -111,10 +158,11 @@ def _rocketchat(sim: rocketchat.RocketChatSimulator) -> DemoProvider:
         "auth_token": rocketchat.DEFAULT_AUTH_TOKEN,
         "max_rps": 2,
     }
-    return DemoProvider("chat", block, [{"name": "slack-migration", "job": "current"}])
+    watch = {"name": "slack-migration", "job": "current", "on": ["started", *EVERY_EVENT]}
+    return DemoProvider("chat", block, [watch])
 
 
-def _incorta(sim: incorta.IncortaSimulator) -> DemoProvider:
+def _warehouse(sim: incorta.IncortaSimulator) -> DemoProvider:
     execution = sim.add_execution(
         incorta.partial_script(failing=("OnlineStore.productmodel",), seconds=STEP)
     )
@@ -130,18 +178,20 @@ def _incorta(sim: incorta.IncortaSimulator) -> DemoProvider:
 @contextlib.contextmanager
 def _simulated_providers() -> Iterator[list[DemoProvider]]:
     with (
-        kpa_flex.KpaFlexSimulator(rate_limit=None) as kpa,
+        kpa_flex.KpaFlexSimulator(rate_limit=None) as hr,
+        kpa_flex.KpaFlexSimulator(rate_limit=None) as hr_eu,
         comestri.ComestriSimulator() as catalog,
         fullstory.FullStorySimulator(rate_limit=None) as analytics,
         rocketchat.RocketChatSimulator(rate_limit=None) as chat,
         incorta.IncortaSimulator() as warehouse,
     ):
         yield [
-            _kpa(kpa),
-            _comestri(catalog),
-            _fullstory(analytics),
-            _rocketchat(chat),
-            _incorta(warehouse),
+            _hr(hr),
+            _eu_payroll(hr_eu),
+            _catalog(catalog),
+            _analytics(analytics),
+            _chat(chat),
+            _warehouse(warehouse),
         ]
 
 
@@ -150,18 +200,9 @@ def _config(database: Path, providers: list[DemoProvider]) -> dict[str, Any]:
         "database": f"sqlite:///{database}",
         "defaults": {
             "poll": {"initial": "1s", "factor": 1.5, "max": "2s", "jitter": 0.1},
-            "stall_after": f"{STALL_AFTER}s",
+            "stall_after": f"{STALL_AFTER:g}s",
             "notify": ["terminal"],
-            "on": [
-                "started",
-                "succeeded",
-                "partial",
-                "failed",
-                "canceled",
-                "waiting",
-                "unreachable",
-                "recovered",
-            ],
+            "on": EVERY_EVENT,
         },
         "providers": {p.name: p.block for p in providers},
         "notifiers": {"terminal": {"urls": ["console://"]}},
@@ -172,37 +213,69 @@ def _config(database: Path, providers: list[DemoProvider]) -> dict[str, Any]:
 def run_demo(timeout: float = 60.0) -> int:
     """Run the demo until every job has ended and been announced; 0 on success."""
     register_console_scheme()
+    view = make_view(sys.stdout)
     with (
         tempfile.TemporaryDirectory(prefix="loadwatch-demo-") as folder,
         _simulated_providers() as providers,
+        _logs_to(Path(folder) / "demo.log"),
     ):
         path = Path(folder) / "config.yaml"
         path.write_text(
             yaml.safe_dump(_config(Path(folder) / "demo.db", providers), sort_keys=False)
         )
         count = sum(len(p.watches) for p in providers)
-        print(
-            f"loadwatch demo: {count} simulated jobs on {len(providers)} providers "
-            f"(KPA Flex, Comestri, FullStory, Rocket.Chat, Incorta); config in {path}\n",
-            flush=True,
+        view.say(
+            f"loadwatch demo: {count} simulated jobs on {len(providers)} providers"
+            " (KPA Flex, Comestri, FullStory, Rocket.Chat, Incorta); messages appear"
+            " as they are sent.\n"
         )
         config = load_config(path)
-        finished = asyncio.run(_watch_until_done(config, timeout))
+        finished = asyncio.run(_watch_until_done(config, timeout, view))
         store = Store(config.database)
-        print(report.status_table(report.status_rows(store)))
+        rows = report.status_rows(store)
         store.close()
+    view.final(rows)
     if not finished:
         print(f"\ndemo did not finish within {timeout:.0f}s", file=sys.stderr)
         return 1
-    print("\ndemo finished: every job ended and was announced.")
+    view.say("\ndemo finished: every job ended and was announced.")
     return 0
 
 
-async def _watch_until_done(config: Config, timeout: float) -> bool:
+@contextlib.contextmanager
+def _logs_to(path: Path) -> Iterator[None]:
+    """The daemon's log lines go to `path`, not between the messages."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.addHandler(file_handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(file_handler)
+        file_handler.close()
+        for handler in handlers:
+            root.addHandler(handler)
+
+
+async def _watch_until_done(config: Config, timeout: float, view: View) -> bool:
     daemon = Daemon(config)
     runner = asyncio.create_task(daemon.run())
-    await daemon.ready.wait()
-    done = await daemon.wait_until(all_done, timeout)
+    ready = asyncio.create_task(daemon.ready.wait())
+    await asyncio.wait({ready, runner}, return_when=asyncio.FIRST_COMPLETED)
+    if runner.done():  # it could not start: say why (a StartupProblem)
+        ready.cancel()
+        await runner
+        return False
+    with view.live():
+        drawing = asyncio.create_task(view.follow(daemon.store))
+        done = await daemon.wait_until(all_done, timeout)
+        drawing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drawing
     daemon.stop()
     await runner
     return done

@@ -14,11 +14,25 @@ def _time(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment else None
 
 
-def status_rows(store: Store) -> list[dict[str, Any]]:
-    """Every tracked job (SPEC §5 `status --json`)."""
+def current_watches(store: Store, config_watches: set[str] | None = None) -> set[str]:
+    """The watches being polled: active in the database, and for a config
+    watch, still in the config file when `config_watches` names those (a
+    removal the daemon has not reloaded yet counts as done)."""
+    return {
+        watch.name
+        for watch in store.active_watches()
+        if config_watches is None or watch.source != "config" or watch.name in config_watches
+    }
+
+
+def status_rows(store: Store, current: set[str] | None = None) -> list[dict[str, Any]]:
+    """Every tracked job (SPEC §5 `status --json`). A job is `retired` when
+    its watch is gone (removed from the config, `unwatch`ed) or no longer
+    names it; `current` is the set of `current_watches`, read if not given."""
     rows: list[dict[str, Any]] = []
     notifications = store.notification_counts_by_job()
     held = ConditionStore(store.engine).open_by_job()
+    current = current_watches(store) if current is None else current
     for job in store.all_jobs():
         rows.append(
             {
@@ -46,6 +60,7 @@ def status_rows(store: Store) -> list[dict[str, Any]]:
                     else None
                 ),
                 "polled_by": job.lease_owner,
+                "retired": job.watch not in current or job.retired_at is not None,
             }
         )
     return rows
@@ -76,6 +91,7 @@ def notification_summary(rows: list[dict[str, Any]]) -> str:
 def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
     """Transitions and notifications of one watch (or all), oldest first."""
     rows: list[dict[str, Any]] = []
+    job_ids = {job.id: job.job_id for job in store.all_jobs(watch)}
     for t in store.transitions_of(watch):
         rows.append(
             {
@@ -95,6 +111,7 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
                 "kind": "notification",
                 "at": _time(n.sent_at or n.created_at),
                 "watch": n.watch,
+                "job": job_ids.get(n.job_pk) if n.job_pk is not None else None,
                 "event": n.event,
                 "key": n.dedupe_key,
                 "notifier": n.notifier,
@@ -108,9 +125,10 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def status_table(rows: list[dict[str, Any]]) -> str:
+def status_table(rows: list[dict[str, Any]], hidden: int = 0) -> str:
+    """`rows` as a table; `hidden` retired jobs were left out (`status --all`)."""
     if not rows:
-        return "no jobs tracked yet"
+        return "no jobs tracked yet" + _hidden_note(hidden)
     header: tuple[str, ...] = (
         *("WATCH", "PROVIDER", "JOB", "STATE", "RAW", "PROGRESS", "LAST POLL", "NEXT POLL"),
         "CONDITIONS",
@@ -124,7 +142,7 @@ def status_table(rows: list[dict[str, Any]]) -> str:
             row["raw_status"] or "-",
             f"{row['progress']:.0%}" if row["progress"] is not None else "-",
             row["last_poll"] or "-",
-            row["next_poll"] or "-",
+            "retired" if row.get("retired") else row["next_poll"] or "-",
             ",".join(c["kind"] for c in row["conditions"]) or "-",
         )
         for row in rows
@@ -133,7 +151,14 @@ def status_table(rows: list[dict[str, Any]]) -> str:
     if len(set(instances) - {None}) > 1:  # several daemons share the database
         header = (*header, "INSTANCE")
         lines = [(*line, name or "-") for line, name in zip(lines, instances, strict=True)]
-    return _table(header, lines) + "\n\n" + notification_summary(rows)
+    return _table(header, lines) + "\n\n" + notification_summary(rows) + _hidden_note(hidden)
+
+
+def _hidden_note(hidden: int) -> str:
+    if not hidden:
+        return ""
+    jobs = "job" if hidden == 1 else "jobs"
+    return f"\n{hidden} {jobs} of retired watches not shown (`loadwatch status --all` lists them)"
 
 
 def history_table(rows: list[dict[str, Any]]) -> str:
@@ -142,14 +167,17 @@ def history_table(rows: list[dict[str, Any]]) -> str:
     lines = []
     for row in rows:
         if row["kind"] == "transition":
-            what = f"{row['from']} -> {row['to']} ({row['raw_status'] or '-'})"
-            lines.append((row["at"], row["watch"], row["job"], what))
+            change = f"{row['from']} -> {row['to']}"
+            raw = f"provider said {row['raw_status']}" if row["raw_status"] else ""
+            lines.append((row["at"], row["watch"], row["job"], change, raw))
         else:
-            what = f"notify {row['event']} via {row['notifier']} {row['url']}: {row['status']}"
+            tries = f", {row['attempts']} tries" if row["attempts"] > 1 else ""
+            detail = f"to {row['notifier']} {row['url']}: {row['status']}{tries}"
             if row["last_error"]:
-                what += f" ({row['last_error']})"
-            lines.append((row["at"], row["watch"], row["key"], what))
-    return _table(("TIME", "WATCH", "JOB", "WHAT"), lines)
+                detail += f" ({row['last_error']})"
+            what = f"notify {row['event']}"
+            lines.append((row["at"], row["watch"], row["job"] or "-", what, detail))
+    return _table(("TIME", "WATCH", "JOB", "WHAT", "DETAIL"), lines)
 
 
 def _table(header: tuple[str, ...], lines: list[tuple[Any, ...]]) -> str:

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from monitor.config.database import resolve_database_url
+from monitor.config.database import resolve_database_url, sqlite_base
 from monitor.config.errors import ConfigError
 from monitor.config.interpolate import Interpolator
 from monitor.config.models import (
@@ -31,12 +31,25 @@ _DATABASE_VARIABLE = "LOADWATCH_DATABASE"
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+# The sections that hold credentials: commands that never call a provider or a
+# notifier (status, history, explain, unwatch, db) load without them.
+_SECRET_SECTIONS = frozenset({"providers", "notifiers", "http"})
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
+) -> Config:
     """The config in the file at `path`, with `${...}` taken from `environ` (by
-    default the process environment). Raises ConfigError listing every problem."""
+    default the process environment). Raises ConfigError listing every problem.
+    With `secrets=False`, an unset variable or unreadable secret file in the
+    providers, notifiers or http sections is left as written, not an error."""
     environ = os.environ if environ is None else environ
     absolute = Path(path).absolute()
-    source = read_source(str(path), absolute, Interpolator(environ, absolute.parent))
+    optional = frozenset() if secrets else _SECRET_SECTIONS
+    source = read_source(str(path), absolute, Interpolator(environ, absolute.parent), optional)
     if source.data is None:  # unreadable, or not YAML: nothing more to check
         raise ConfigError(source.issues)
     config = _Loading(source, environ).config(absolute)
@@ -59,7 +72,7 @@ class _Loading:
         fields = {
             **data,  # so that keys Config does not know are reported
             "path": path,
-            "database": self._database(data.get("database")),
+            "database": self._database(data.get("database"), path),
             "providers": providers,
             "notifiers": self._notifiers(data.get("notifiers")),
             "defaults": defaults,
@@ -80,6 +93,10 @@ class _Loading:
                 (), "the file must be a mapping of keys (providers, watches, ...)"
             )
             return {}
+        if not data:
+            self.source.add_issue(
+                (), "the file is empty: nothing to watch (config.example.yaml shows every key)", 0
+            )
         if "path" in data:  # a Config field, but not one the file may set
             self.source.add_issue((), "unknown key 'path'", self.source.line(("path",)))
         return data
@@ -88,13 +105,14 @@ class _Loading:
         defaults = self._validate(WatchPolicy, {} if written is None else written, ("defaults",))
         return defaults or WatchPolicy()
 
-    def _database(self, written: Any) -> Any:
+    def _database(self, written: Any, path: Path) -> Any:
         from_environment = self.environ.get(_DATABASE_VARIABLE)
         url = from_environment or written or Config.model_fields["database"].get_default()
         if not isinstance(url, str):
             return url  # Config reports the wrong type
         try:
-            return resolve_database_url(url, self.environ.get("STATE_DIRECTORY"), Path.cwd())
+            base = sqlite_base(path, self.environ.get("STATE_DIRECTORY"))
+            return resolve_database_url(url, base)
         except ValueError as exc:
             if from_environment:
                 self.source.add_issue((), f"{_DATABASE_VARIABLE}: {exc}", line=0)
@@ -191,5 +209,5 @@ class _Loading:
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            add_validation_issues(self.source, exc, loc)
+            add_validation_issues(self.source, exc, loc, model)
             return None

@@ -245,7 +245,7 @@ class Config(_Settings):
     """A whole, valid config file."""
 
     path: Path  # the file it came from, absolute
-    database: str = "sqlite:///loadwatch.db"  # relative to $STATE_DIRECTORY, else the cwd
+    database: str = "sqlite:///loadwatch.db"  # relative: see config.database.sqlite_base
     timezone: str | None = None  # IANA name; None: the machine's
     # How long a job stays with the instance polling it when that instance
     # stops renewing (it died): its jobs move to the others within this plus

@@ -10,6 +10,7 @@ from typing import Any
 
 from monitor.config.models import job_or_discover_problem
 from monitor.config.source import Loc, Source
+from monitor.config.suggest import did_you_mean
 from monitor.providers.base import Provider
 
 
@@ -61,7 +62,8 @@ def _check_provider(
     if not isinstance(provider, str):
         return
     if provider not in providers:
-        source.add_issue((*loc, "provider"), f"no provider named '{provider}'{_known(providers)}")
+        problem = f"no provider named '{provider}'{_known(provider, providers)}"
+        source.add_issue((*loc, "provider"), problem)
     elif watch.get("discover") is not None and provider in types:
         provider_type = types[provider]
         if not provider_type.supports_discovery:
@@ -78,9 +80,11 @@ def _check_notify(source: Source, loc: Loc, notify: Any, notifiers: list[str]) -
     for index, name in enumerate(notify):
         if isinstance(name, str) and name not in notifiers:
             source.add_issue(
-                (*loc, "notify", index), f"no notifier named '{name}'{_known(notifiers)}"
+                (*loc, "notify", index), f"no notifier named '{name}'{_known(name, notifiers)}"
             )
 
 
-def _known(names: list[str]) -> str:
-    return f" (known: {', '.join(names)})" if names else " (none are configured)"
+def _known(name: str, names: list[str]) -> str:
+    if not names:
+        return " (none are configured)"
+    return did_you_mean(name, names) or f" (known: {', '.join(names)})"

@@ -68,6 +68,8 @@ class Source:
     number_texts: dict[Loc, str] = field(default_factory=dict)  # numbers as written
     interpolated: set[Loc] = field(default_factory=set)  # values that hold substitutions
     broken: set[Loc] = field(default_factory=set)  # values whose interpolation failed
+    # Where a reference that cannot be resolved is no error (see `read_source`).
+    optional: frozenset[str] = frozenset()
     issues: list[ConfigIssue] = field(default_factory=list)
 
     def line(self, loc: Loc) -> int:
@@ -93,10 +95,14 @@ def display(loc: Loc) -> str:
     return text
 
 
-def read_source(file: str, path: Path, interpolator: Interpolator) -> Source:
+def read_source(
+    file: str, path: Path, interpolator: Interpolator, optional: frozenset[str] = frozenset()
+) -> Source:
     """Read and parse the file at `path`. Problems that stop reading (the file is
-    unreadable or not YAML) leave `data` None; the others leave it complete."""
-    source = Source(file)
+    unreadable or not YAML) leave `data` None; the others leave it complete.
+    In the top-level sections named in `optional`, a reference that cannot be
+    resolved is left as written and reported nowhere."""
+    source = Source(file, optional=optional)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -197,6 +203,9 @@ class _Builder:
         if not isinstance(value, str):
             return value
         expansion = self._interpolator.expand(value)
+        if expansion.errors and loc and loc[0] in self._source.optional:
+            self._source.broken.add(loc)  # its validation errors are not news either
+            return expansion.text
         for error in expansion.errors:
             self._source.add_issue(loc, error)
         if expansion.errors:

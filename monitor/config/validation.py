@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from monitor.config.source import Loc, Source
+from monitor.config.suggest import did_you_mean, keys_at
 from monitor.redact import MASK
 
 # A value under a key holding one of these words is never echoed.
 _SECRET_WORDS = ("token", "key", "password", "secret", "auth")
 
 
-def add_validation_issues(source: Source, error: ValidationError, prefix: Loc) -> None:
-    """Add one issue per error in `error`, for a model validated from the data at
+def add_validation_issues(
+    source: Source, error: ValidationError, prefix: Loc, model: type[BaseModel] | None = None
+) -> None:
+    """Add one issue per error in `error`, for `model` validated from the data at
     `prefix`. Errors in values whose interpolation already failed are left out."""
     for detail in error.errors(include_url=False):
         loc = (*prefix, *detail["loc"])
@@ -24,7 +27,9 @@ def add_validation_issues(source: Source, error: ValidationError, prefix: Loc) -
         if detail["type"] == "missing":
             source.add_issue(loc[:-1], f"missing key '{loc[-1]}'")
         elif detail["type"] == "extra_forbidden":
-            source.add_issue(loc[:-1], f"unknown key '{loc[-1]}'", source.line(loc))
+            known = keys_at(model, detail["loc"][:-1]) if model is not None else []
+            hint = did_you_mean(str(loc[-1]), known)
+            source.add_issue(loc[:-1], f"unknown key '{loc[-1]}'{hint}", source.line(loc))
         else:
             masked = _is_secret(loc) or loc in source.interpolated
             source.add_issue(loc, _describe(detail, masked))

@@ -8,6 +8,7 @@ import logging
 from functools import cache
 from importlib.metadata import entry_points
 
+from monitor.config.suggest import did_you_mean
 from monitor.providers.base import Provider
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ def provider_class(type_name: str) -> type[Provider]:
     """The Provider class for `type_name`; UnknownProviderType if none."""
     target = provider_types().get(type_name)
     if target is None:
+        hint = did_you_mean(type_name, provider_types())
         known = ", ".join(sorted(provider_types()))
-        raise UnknownProviderType(f"unknown provider type '{type_name}' (known: {known})")
+        raise UnknownProviderType(f"unknown provider type '{type_name}'{hint} (known: {known})")
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, Provider)):

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from monitor import __version__
+from monitor.problems import StartupProblem
 from monitor.service.api import MAX_BODY_BYTES, Api, Response
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,15 @@ class HttpListener:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Bind and serve; raises OSError when the address cannot be had."""
-        server = _Server(self._address, _Handler, self._api)
+        """Bind and serve; raises StartupProblem when the address cannot be had."""
+        try:
+            server = _Server(self._address, _Handler, self._api)
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise StartupProblem(
+                f"cannot listen on {self.url} (http.listen): {reason.lower()};"
+                " is another loadwatch running? choose another port or remove `http:`"
+            ) from None
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="loadwatch-http"

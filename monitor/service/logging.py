@@ -66,3 +66,15 @@ def _under_journald() -> bool:
     import os
 
     return bool(os.environ.get("JOURNAL_STREAM"))
+
+
+def hide_library_logs(name: str) -> None:
+    """Keep library `name`'s log lines off the terminal (they still reach its
+    own handlers): for commands that print each result on a line of their own,
+    such as `notify-test`, where Apprise's warnings would say it twice."""
+
+    def not_from_library(record: logging.LogRecord) -> bool:
+        return not (record.name == name or record.name.startswith(name + "."))
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(not_from_library)

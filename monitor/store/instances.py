@@ -20,6 +20,7 @@ from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from monitor.problems import StartupProblem
 from monitor.store.tables import instances, leases, provider_pauses
 
 
@@ -136,7 +137,7 @@ def take_lease(writer: Engine, name: str, owner: str, now: datetime, until: date
 # -- one daemon per SQLite file -----------------------------------------------------
 
 
-class DatabaseInUse(Exception):
+class DatabaseInUse(StartupProblem):
     """Another daemon runs on this SQLite database."""
 
 
@@ -152,8 +153,8 @@ class SqliteLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise DatabaseInUse naming the running daemon's pid."""
-        if self.database is None:
-            return
+        if self.database is None or not self.database.parent.is_dir():
+            return  # opening the database says what is wrong, in one line
         path = self.database.with_name(self.database.name + ".lock")
         handle = path.open("a+")
         try:

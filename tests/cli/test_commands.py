@@ -169,10 +169,37 @@ def test_run_status_and_history_as_a_user_would(tmp_path, database_url, kpa, jso
     sent = [e for e in entries if e["kind"] == "notification"]
     assert [(e["event"], e["status"]) for e in sent] == [("failed", "sent")]
     assert all(e["watch"] == "hr-incidents" for e in entries)
+    assert all(e["job"] == "J2" for e in entries)
+
+
+def test_history_columns_say_what_they_hold(tmp_path, kpa, json_receiver):
+    kpa.add_job("J2", failure_script())
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/c.db", kpa.url, json_receiver.url)
+    env = {"KPA_TOKEN": TOKEN}
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config)],
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
+    try:
+        assert json_receiver.wait_for(1, timeout=30)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=10)
+    history = loadwatch("history", "hr-incidents", "-c", str(config), env=env)
+    header, *lines = history.stdout.splitlines()
+    assert header.split() == ["TIME", "WATCH", "JOB", "WHAT", "DETAIL"]
+    (failed,) = [line for line in lines if "running -> failed" in line]
+    assert failed.split()[1:3] == ["hr-incidents", "J2"]
+    assert failed.rstrip().endswith("provider said error")
+    (sent,) = [line for line in lines if "notify failed" in line]
+    assert sent.split()[1:3] == ["hr-incidents", "J2"]  # the job, not the idempotency key
+    assert sent.rstrip().endswith(": sent")
 
 
 def test_history_of_an_unknown_watch_is_an_error(tmp_path, kpa, json_receiver):
     config = write_config(tmp_path, f"sqlite:///{tmp_path}/h.db", kpa.url, json_receiver.url)
+    assert loadwatch("db", "upgrade", "-c", str(config)).returncode == 0
     result = loadwatch("history", "nope", "-c", str(config), env={"KPA_TOKEN": TOKEN})
     assert result.returncode == 1
     assert "no watch named 'nope'" in result.stderr

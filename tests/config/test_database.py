@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from monitor.config.database import sqlite_base
 from monitor.redact import redact
 
 
-def test_default_database_is_a_sqlite_file_in_the_working_directory(load, workdir):
-    config = load("")
+def test_default_database_is_a_sqlite_file_beside_the_config(load, workdir):
+    config = load("watches: []\n")
 
     assert config.database == f"sqlite:///{workdir}/loadwatch.db"
+
+
+def test_relative_sqlite_path_follows_the_config_file_not_the_working_directory(tmp_path):
+    assert sqlite_base(tmp_path / "conf" / "config.yaml", None) == tmp_path / "conf"
+
+
+def test_the_service_config_directory_maps_to_the_service_state_directory():
+    # A command run by hand on a systemd host reads /etc/loadwatch/config.yaml
+    # and must find the file the service (StateDirectory=loadwatch) writes.
+    assert sqlite_base(Path("/etc/loadwatch/config.yaml"), None) == Path("/var/lib/loadwatch")
+    assert sqlite_base(Path("/etc/loadwatch/config.yaml"), "/var/lib/loadwatch") == Path(
+        "/var/lib/loadwatch"
+    )
 
 
 def test_relative_sqlite_path_is_under_the_first_state_directory(load):
@@ -65,7 +81,7 @@ def test_unsupported_database_is_reported_without_its_url(problems):
 
 
 def test_bad_environment_database_is_reported_under_its_variable(problems):
-    found = problems("", {"LOADWATCH_DATABASE": "not a url"})
+    found = problems("watches: []\n", {"LOADWATCH_DATABASE": "not a url"})
 
     assert found == [
         "config.yaml: LOADWATCH_DATABASE: not a database URL"

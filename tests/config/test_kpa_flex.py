@@ -40,7 +40,7 @@ def test_kpa_flex_unknown_key_is_reported_at_its_line(problems):
         """
     )
 
-    assert found == ["config.yaml:6: providers.hr: unknown key 'tokn'"]
+    assert found == ["config.yaml:6: providers.hr: unknown key 'tokn' (did you mean 'token'?)"]
 
 
 def test_kpa_flex_cannot_discover(problems):

@@ -13,15 +13,21 @@ from monitor.domain import Event
 from .conftest import FakeSettings
 
 
-def test_empty_file_is_a_config_with_no_watches(load):
-    config = load("")
+def test_empty_file_is_an_error(problems):
+    assert problems("") == [
+        "config.yaml: the file is empty: nothing to watch (config.example.yaml shows every key)"
+    ]
+
+
+def test_file_with_no_sections_is_a_config_with_no_watches(load):
+    config = load("watches: []\n")
 
     assert config.watches == []
     assert config.providers == {}
 
 
 def test_config_path_is_absolute(load, workdir):
-    config = load("")
+    config = load("watches: []\n")
 
     assert config.path == workdir / "config.yaml"
     assert config.path.is_absolute()
@@ -223,7 +229,7 @@ def test_unknown_key_is_reported_at_its_line(problems):
         """
     )
 
-    assert found == ["config.yaml:6: providers.hr: unknown key 'tokn'"]
+    assert found == ["config.yaml:6: providers.hr: unknown key 'tokn' (did you mean 'token'?)"]
 
 
 def test_unknown_top_level_key_is_reported(problems):
@@ -234,7 +240,7 @@ def test_unknown_top_level_key_is_reported(problems):
         """
     )
 
-    assert found == ["config.yaml:2: unknown key 'wathces'"]
+    assert found == ["config.yaml:2: unknown key 'wathces' (did you mean 'watches'?)"]
 
 
 def test_missing_key_is_reported_at_the_mapping_that_lacks_it(problems):
@@ -304,7 +310,10 @@ def test_file_part_of_an_error_is_the_path_as_given(write_config, workdir):
     with pytest.raises(ConfigError) as caught:
         load_config(workdir / "config.yaml", {})
 
-    assert str(caught.value) == f"{workdir / 'config.yaml'}:1: unknown key 'wathces'"
+    assert (
+        str(caught.value)
+        == f"{workdir / 'config.yaml'}:1: unknown key 'wathces' (did you mean 'watches'?)"
+    )
 
 
 def test_yaml_syntax_error_reports_its_own_line(problems):
@@ -449,3 +458,38 @@ def test_file_holding_a_list_is_refused(problems):
     found = problems("- name: one\n")
 
     assert found == ["config.yaml:1: the file must be a mapping of keys (providers, watches, ...)"]
+
+
+def test_misspelt_watch_key_suggests_the_right_one(problems):
+    found = problems(
+        """
+        providers:
+          hr: {type: fake, base_url: "https://hr.example.com", token: t}
+        watches:
+          - {name: nightly, provider: hr, job: "1", stall_afer: 1h}
+        """
+    )
+
+    assert found == [
+        "config.yaml:4: watches[0]: unknown key 'stall_afer' (did you mean 'stall_after'?)"
+    ]
+
+
+def test_misspelt_provider_name_and_type_suggest_the_right_ones(problems):
+    found = problems(
+        """
+        providers:
+          hr: {type: fake, base_url: "https://hr.example.com", token: t}
+          chat: {type: rocketchta, base_url: "https://chat.example.com"}
+        watches:
+          - {name: nightly, provider: hrr, job: "1"}
+        """
+    )
+
+    assert found[0].startswith(
+        "config.yaml:3: providers.chat.type: unknown provider type 'rocketchta'"
+        " (did you mean 'rocketchat'?) (known: "
+    )
+    assert found[1] == (
+        "config.yaml:5: watches[0].provider: no provider named 'hrr' (did you mean 'hr'?)"
+    )

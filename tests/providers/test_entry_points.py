@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import venv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from monitor.config import ConfigError, load_config
 from monitor.providers import registry
 from monitor.providers.kpa_flex import KpaFlexProvider
+from tests.venvs import make_venv
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -94,8 +94,8 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     project.mkdir()
     (project / "pyproject.toml").write_text(PYPROJECT)
     (project / "acme_lw.py").write_text(MODULE)
-    # System site packages: loadwatch's dependencies and the hatchling backend.
-    venv.create(base / "venv", system_site_packages=True, with_pip=False)
+    # This interpreter's site-packages: loadwatch's dependencies and hatchling.
+    make_venv(base / "venv")
     installed = Installed(base / "venv")
     install = [sys.executable, "-m", "pip", "--python", str(installed.python), "install"]
     options = ["--quiet", "--no-deps", "--no-build-isolation", "--no-index"]

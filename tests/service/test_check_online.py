@@ -35,8 +35,11 @@ def test_good_credentials_and_a_working_notifier_pass(tmp_path, kpa, json_receiv
 
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].startswith("provider hr (kpa_flex): ok: token accepted")
-    assert lines[2] == f"notifier team json://127.0.0.1:{json_receiver.port}/hook: ok"
+    assert (
+        lines[1] == f"database {tmp_path}/lw.db: no file yet (`run` or `db upgrade` creates it): ok"
+    )
+    assert lines[2].startswith("provider hr (kpa_flex): ok: token accepted")
+    assert lines[3] == f"notifier team json://127.0.0.1:{json_receiver.port}/hook: ok"
     assert json_receiver.wait_for(1)[0]["title"] == "loadwatch test message"
 
 
