@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("file", help="the saved JSON response ('-' reads standard input)")
     explain.add_argument("--job", default="explain", help="the job id to map it for")
     explain.add_argument("--json", action="store_true")
+    from monitor.commands import register
+
+    register(command)
     return parser
 
 

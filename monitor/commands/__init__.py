@@ -1,0 +1,14 @@
+"""Operator commands beyond the core set: `wait`, and (issue 14) silences,
+retry, pause and resume. Each module adds its commands to cli.py's parser
+through `register`, so cli.py stays a short list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(command: Any) -> None:
+    """Add these commands; `command(name, handler, help)` is cli.py's helper."""
+    from monitor.commands.wait import add_wait_command
+
+    add_wait_command(command)
