@@ -185,6 +185,8 @@ class NotifierSettings(_Settings):
     retry: RetryPolicy = RetryPolicy()
     title: str | None = None  # Jinja2 templates, rendered by the notifier
     body: str | None = None
+    # "json": the body is a JSON document of the event's facts (notify/json_format.py).
+    format: Literal["text", "json"] = "text"
 
     @field_validator("title", "body")
     @classmethod
@@ -192,6 +194,12 @@ class NotifierSettings(_Settings):
         if value is not None:
             check_template(value)  # a broken template is a config error, not a surprise later
         return value
+
+    @model_validator(mode="after")
+    def _json_has_no_body_template(self) -> NotifierSettings:
+        if self.format == "json" and self.body is not None:
+            raise ValueError("format: json writes the body itself; drop `body` (title still works)")
+        return self
 
 
 class HttpSettings(_Settings):
