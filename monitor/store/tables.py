@@ -72,6 +72,7 @@ watches = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime),
+    Column("paused_at", UTCDateTime),  # set by `loadwatch pause`: not polled until resumed
 )
 
 jobs = Table(
@@ -109,6 +110,7 @@ jobs = Table(
     Column("retired_at", UTCDateTime),
     UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
     Index("ix_jobs_next_poll_at", "next_poll_at"),
+    Index("ix_jobs_terminal_at", "terminal_at"),  # retention finds old finished jobs
 )
 
 transitions = Table(
@@ -172,6 +174,25 @@ notifications = Table(
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
     Column("context", JSON),  # the message's facts, secret-free, for grouped messages
+    # Why a silence or quiet window held the row back (still pending, due when
+    # it ends) or kept it from being sent at all (status "silenced").
+    Column("silence_note", Text),
     UniqueConstraint("dedupe_key", "url_key", name="uq_notifications_dedupe_key_url_key"),
     Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+# Silences (`loadwatch silence`): while one holds, events of the watches it
+# covers are recorded but not sent (monitor/notify/silencing.py). A silence
+# names a watch, or a provider, or neither (all watches).
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch", String(200)),
+    Column("provider", String(200)),
+    Column("reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),  # `unsilence` ended it early
+    Index("ix_silences_ends_at", "ends_at"),
 )

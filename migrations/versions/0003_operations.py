@@ -1,0 +1,45 @@
+"""Operations: silences, paused watches, held and silenced notifications, and
+an index for pruning old jobs (issue 14).
+
+Revision ID: 0003
+Revises: 0001
+Create Date: 2026-11-30
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+UTC_TIME = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("watch", sa.String(200)),
+        sa.Column("provider", sa.String(200)),
+        sa.Column("reason", sa.Text),
+        sa.Column("created_at", UTC_TIME, nullable=False),
+        sa.Column("ends_at", UTC_TIME, nullable=False),
+        sa.Column("removed_at", UTC_TIME),
+        sa.PrimaryKeyConstraint("id", name="pk_silences"),
+    )
+    op.create_index("ix_silences_ends_at", "silences", ["ends_at"])
+    op.add_column("watches", sa.Column("paused_at", UTC_TIME))
+    op.add_column("notifications", sa.Column("silence_note", sa.Text))
+    op.create_index("ix_jobs_terminal_at", "jobs", ["terminal_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_jobs_terminal_at", table_name="jobs")
+    with op.batch_alter_table("notifications") as batch:
+        batch.drop_column("silence_note")
+    with op.batch_alter_table("watches") as batch:
+        batch.drop_column("paused_at")
+    op.drop_index("ix_silences_ends_at", table_name="silences")
+    op.drop_table("silences")
