@@ -16,6 +16,7 @@ from monitor.engine.discovery import Discovery
 from monitor.engine.keeper import ConditionKeeper
 from monitor.engine.live import LiveConfig
 from monitor.engine.poller import Poller, Wiring
+from monitor.engine.retention import RetentionSweep
 from monitor.engine.runtime_watches import WatchRefused
 from monitor.engine.scheduler import PollScheduler
 from monitor.engine.sweep import ConditionSweep
@@ -72,6 +73,8 @@ class Daemon:
         self.discovery = Discovery(
             self.store, self.clock, lambda: self._wiring, self.scheduler.arm, self._changed.set
         )
+        self.discovery.retention = lambda: self.config.retention
+        self.retention = RetentionSweep(self.store, self.clock, lambda: self.config.retention)
         self.ready = asyncio.Event()
         self.service = ServiceRuntime(self)  # sd_notify, watchdog, metrics, HTTP
         self.poller.measure_poll = self.service.metrics.measure_poll
@@ -138,6 +141,7 @@ class Daemon:
         for name, work in (
             ("conditions", self.sweep.run(self._stopping)),
             ("config-watch", self.live.run(self._stopping, self.reload)),
+            ("retention", self.retention.run(self._stopping)),
         ):
             self._background.add(asyncio.create_task(work, name=name))
         try:

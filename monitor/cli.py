@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     history = command("history", _history, "transitions and notifications, newest last")
     history.add_argument("name", nargs="?", help="only this watch")
     history.add_argument("--json", action="store_true")
+    from monitor.commands.history_options import add_history_filters
+
+    add_history_filters(history)
     watch = command("watch", _watch, "add a run-time watch (a running daemon polls it within 5 s)")
     watch.add_argument("provider", help="a provider block of the config")
     watch.add_argument("job", help="the job id at that provider")
@@ -192,7 +195,9 @@ def _history(args: argparse.Namespace) -> int:
     if args.name and not store.watch_exists(args.name):
         print(f"no watch named '{args.name}'", file=sys.stderr)
         return 1
-    rows = report.history_rows(store, args.name)
+    from monitor.commands.history_options import history_filter
+
+    rows = report.history_rows(store, args.name, history_filter(args))
     print(json.dumps(rows, indent=2) if args.json else report.history_table(rows))
     return 0
 

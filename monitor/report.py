@@ -3,10 +3,13 @@ text tables for people."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from monitor.store import history
 from monitor.store.conditions import ConditionStore, OpenCondition
+from monitor.store.history import HistoryFilter
 from monitor.store.store import Store
 
 
@@ -66,10 +69,14 @@ def notification_summary(rows: list[dict[str, Any]]) -> str:
     return text + (" (see loadwatch history)" if totals["dead"] else "")
 
 
-def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
-    """Transitions and notifications of one watch (or all), oldest first."""
+def history_rows(
+    store: Store, watch: str | None, wanted: HistoryFilter | None = None
+) -> list[dict[str, Any]]:
+    """Transitions and notifications of one watch (or all), oldest first;
+    with `wanted`, only those it asks for (the newest `limit` of them)."""
+    wanted = replace(wanted or HistoryFilter(), watch=watch)
     rows: list[dict[str, Any]] = []
-    for t in store.transitions_of(watch):
+    for t in history.transitions_of(store.engine, wanted):
         rows.append(
             {
                 "kind": "transition",
@@ -82,7 +89,7 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
                 "progress": t["progress"],
             }
         )
-    for n in store.notifications_of(watch):
+    for n in history.notifications_of(store.engine, wanted):
         rows.append(
             {
                 "kind": "notification",
@@ -95,10 +102,11 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
                 "status": n.status,
                 "attempts": n.attempts,
                 "last_error": n.last_error,
+                "silence": n.silence_note,
             }
         )
     rows.sort(key=lambda row: row["at"] or "")
-    return rows
+    return rows[-wanted.limit :] if wanted.limit else rows
 
 
 def status_table(rows: list[dict[str, Any]]) -> str:
@@ -137,6 +145,8 @@ def history_table(rows: list[dict[str, Any]]) -> str:
             what = f"notify {row['event']} via {row['notifier']} {row['url']}: {row['status']}"
             if row["last_error"]:
                 what += f" ({row['last_error']})"
+            if row.get("silence"):
+                what += f" [{row['silence']}]"
             lines.append((row["at"], row["watch"], row["key"], what))
     return _table(("TIME", "WATCH", "JOB", "WHAT"), lines)
 

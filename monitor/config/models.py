@@ -241,6 +241,8 @@ class Config(_Settings):
     path: Path  # the file it came from, absolute
     database: str = "sqlite:///loadwatch.db"  # relative to $STATE_DIRECTORY, else the cwd
     timezone: str | None = None  # IANA name; None: the machine's
+    # Finished jobs and delivered notifications older than this are pruned; 0 keeps all.
+    retention: Duration = Field(default=90 * _DAY, ge=0)
     http: HttpSettings | None = None
     defaults: WatchPolicy = WatchPolicy()
     providers: dict[str, ProviderSettings] = {}

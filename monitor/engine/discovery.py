@@ -21,6 +21,7 @@ from monitor.clock import Clock
 from monitor.config import WatchPolicy
 from monitor.engine.limits import LimiterClosed, ProviderPaused, within
 from monitor.engine.poller import Wiring
+from monitor.engine.retention import listed_since
 from monitor.providers.base import PollFailure, Throttled
 from monitor.redact import redact
 from monitor.store.database import unavailable
@@ -53,6 +54,8 @@ class Discovery:
         self._next_due: dict[int, float] = {}  # watch id -> clock.monotonic() when due
         self._warned: set[int] = set()  # watches whose provider is missing, already logged
         self._task: asyncio.Task[None] | None = None
+        # The config's `retention` in seconds: jobs older are not listed again.
+        self.retention: Callable[[], float] = lambda: 0.0
 
     def start(self, stopping: asyncio.Event) -> None:
         self._task = asyncio.create_task(self.run(stopping), name="discovery")
@@ -115,9 +118,8 @@ class Discovery:
         limiter = wiring.limiters.get(provider.name)
         try:
             async with within(limiter):
-                job_ids = await provider.discover(
-                    dict(watch.discover or {}), since=watch.created_at
-                )
+                since = listed_since(watch.created_at, self.retention(), self._clock.now())
+                job_ids = await provider.discover(dict(watch.discover or {}), since=since)
         except ProviderPaused as paused:
             self._next_due[watch.id] = started + paused.seconds
             return []
