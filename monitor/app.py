@@ -20,6 +20,7 @@ from monitor.engine.retention import RetentionSweep
 from monitor.engine.runtime_watches import WatchRefused
 from monitor.engine.scheduler import PollScheduler
 from monitor.engine.sweep import ConditionSweep
+from monitor.notify.silencing import Silencer
 from monitor.notify.worker import OutboxWorker
 from monitor.service.runtime import ServiceRuntime
 from monitor.store.store import Store, WatchSpec
@@ -74,6 +75,7 @@ class Daemon:
             self.store, self.clock, lambda: self._wiring, self.scheduler.arm, self._changed.set
         )
         self.discovery.retention = lambda: self.config.retention
+        self.outbox.silencer = Silencer(self.store, lambda: self.config, lambda: self._wiring.zone)
         self.retention = RetentionSweep(self.store, self.clock, lambda: self.config.retention)
         self.ready = asyncio.Event()
         self.service = ServiceRuntime(self)  # sd_notify, watchdog, metrics, HTTP

@@ -10,7 +10,9 @@ from typing import Any
 def register(command: Any) -> None:
     """Add these commands; `command(name, handler, help)` is cli.py's helper."""
     from monitor.commands.retry import add_retry_command
+    from monitor.commands.silences import add_silence_commands
     from monitor.commands.wait import add_wait_command
 
     add_wait_command(command)
     add_retry_command(command)
+    add_silence_commands(command)

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.quiet import QuietWindow
 from monitor.config.types import Duration, parse_duration
 from monitor.domain import Event
 from monitor.notify.console import register_console_scheme
@@ -123,6 +124,7 @@ class WatchPolicy(_Settings):
     discover_every: Duration = Field(default=60.0, gt=0)
     notify: list[str] = []
     on: list[Event] = Field(default_factory=_every_event_but_started)
+    quiet: list[QuietWindow] = []  # times its events are held back (config/quiet.py)
 
 
 def job_or_discover_problem(job: Any, discover: Any) -> str | None:
