@@ -15,6 +15,7 @@ from monitor.config import Config, NotifierSettings
 from monitor.engine.discovery import Discovery
 from monitor.engine.keeper import ConditionKeeper
 from monitor.engine.live import LiveConfig
+from monitor.engine.pausing import PauseFollower
 from monitor.engine.poller import Poller, Wiring
 from monitor.engine.retention import RetentionSweep
 from monitor.engine.runtime_watches import WatchRefused
@@ -75,6 +76,8 @@ class Daemon:
             self.store, self.clock, lambda: self._wiring, self.scheduler.arm, self._changed.set
         )
         self.discovery.retention = lambda: self.config.retention
+        self.pauses = PauseFollower(self.store, self.clock, self.scheduler, self.sweep, self.keeper)
+        self.discovery.paused = self.pauses.paused
         self.outbox.silencer = Silencer(self.store, lambda: self.config, lambda: self._wiring.zone)
         self.retention = RetentionSweep(self.store, self.clock, lambda: self.config.retention)
         self.ready = asyncio.Event()
@@ -137,6 +140,7 @@ class Daemon:
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
         self.scheduler.start()
+        await self.pauses.start()
         await self.live.start()
         self.discovery.start(self._stopping)
         worker = asyncio.create_task(self.outbox.run(self._stopping), name="outbox")
@@ -144,6 +148,7 @@ class Daemon:
             ("conditions", self.sweep.run(self._stopping)),
             ("config-watch", self.live.run(self._stopping, self.reload)),
             ("retention", self.retention.run(self._stopping)),
+            ("pauses", self.pauses.run(self._stopping)),
         ):
             self._background.add(asyncio.create_task(work, name=name))
         try:

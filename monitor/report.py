@@ -10,6 +10,7 @@ from typing import Any
 from monitor.store import history
 from monitor.store.conditions import ConditionStore, OpenCondition
 from monitor.store.history import HistoryFilter
+from monitor.store.pausing import paused_watches
 from monitor.store.store import Store
 
 
@@ -22,6 +23,7 @@ def status_rows(store: Store) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     notifications = store.notification_counts_by_job()
     held = ConditionStore(store.engine).open_by_job()
+    paused = paused_watches(store.engine)
     for job in store.all_jobs():
         rows.append(
             {
@@ -42,6 +44,8 @@ def status_rows(store: Store) -> list[dict[str, Any]]:
                 "last_failure": job.last_failure,
                 "conditions": [_condition(c) for c in held.get(job.id, [])],
                 "notifications": notifications.get(job.id) or dict(_NO_NOTIFICATIONS),
+                "paused": job.watch in paused,
+                "paused_at": _time(paused.get(job.watch)),
             }
         )
     return rows
@@ -121,7 +125,7 @@ def status_table(rows: list[dict[str, Any]]) -> str:
             row["watch"],
             row["provider"],
             row["job"],
-            row["state"],
+            row["state"] + (" (paused)" if row.get("paused") else ""),
             row["raw_status"] or "-",
             f"{row['progress']:.0%}" if row["progress"] is not None else "-",
             row["last_poll"] or "-",

@@ -56,6 +56,8 @@ class Discovery:
         self._task: asyncio.Task[None] | None = None
         # The config's `retention` in seconds: jobs older are not listed again.
         self.retention: Callable[[], float] = lambda: 0.0
+        # Watches paused with `loadwatch pause`: not discovered for until resumed.
+        self.paused: Callable[[], frozenset[str]] = frozenset
 
     def start(self, stopping: asyncio.Event) -> None:
         self._task = asyncio.create_task(self.run(stopping), name="discovery")
@@ -88,7 +90,8 @@ class Discovery:
         again (at most _RELIST_SECONDS)."""
         # `discover: {}` is a discovery watch too (no filters: every new job).
         listed = await asyncio.to_thread(self._store.active_watches)
-        watches = [w for w in listed if w.discover is not None]
+        paused = self.paused()
+        watches = [w for w in listed if w.discover is not None and w.name not in paused]
         current = {w.id for w in watches}
         for gone in set(self._next_due) - current:
             del self._next_due[gone]  # removed or no longer discovering

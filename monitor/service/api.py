@@ -21,6 +21,7 @@ from monitor.redact import redact
 from monitor.service.health import HealthCheck
 from monitor.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from monitor.service.metrics import Metrics
+from monitor.service.pause_api import set_paused
 from monitor.store.store import Store, WatchSpec
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class Api:
             ("GET", "/metrics"): self.metrics,
             ("GET", "/api/jobs"): self.jobs,
             ("POST", "/api/watches"): self.add_watch,
+            ("POST", "/api/watches/pause"): lambda h, b: self.pause(h, b, paused=True),
+            ("POST", "/api/watches/resume"): lambda h, b: self.pause(h, b, paused=False),
         }
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
@@ -129,6 +132,18 @@ class Api:
             201,
             {"name": spec.name, "provider": spec.provider, "job": spec.job, "notify": notify},
         )
+
+    def pause(self, headers: Mapping[str, str], body: bytes, *, paused: bool) -> Response:
+        """Pause or resume a watch (service/pause_api.py); needs http.token."""
+        config = self._config()
+        refusal = _refuse_token(config.http.token if config.http else None, headers)
+        if refusal is not None:
+            return refusal
+        try:
+            status, answer = set_paused(self._store.engine, _json_object(body), paused)
+        except (BadRequest, ValueError) as problem:
+            return Response.error(400, str(problem))
+        return Response.json(status, answer)
 
 
 def _refuse_token(expected: str | None, headers: Mapping[str, str]) -> Response | None:
