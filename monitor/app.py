@@ -13,6 +13,7 @@ from typing import Any
 from monitor.clock import Clock
 from monitor.config import Config, NotifierSettings
 from monitor.engine.discovery import Discovery
+from monitor.engine.expectations import ExpectationSweep
 from monitor.engine.keeper import ConditionKeeper
 from monitor.engine.live import LiveConfig
 from monitor.engine.pausing import PauseFollower
@@ -78,6 +79,9 @@ class Daemon:
         self.discovery.retention = lambda: self.config.retention
         self.pauses = PauseFollower(self.store, self.clock, self.scheduler, self.sweep, self.keeper)
         self.discovery.paused = self.pauses.paused
+        self.expectations = ExpectationSweep(
+            self.store, self.clock, lambda: self._wiring, self.pauses.paused, self._queued
+        )
         self.outbox.silencer = Silencer(self.store, lambda: self.config, lambda: self._wiring.zone)
         self.retention = RetentionSweep(self.store, self.clock, lambda: self.config.retention)
         self.ready = asyncio.Event()
@@ -149,6 +153,7 @@ class Daemon:
             ("config-watch", self.live.run(self._stopping, self.reload)),
             ("retention", self.retention.run(self._stopping)),
             ("pauses", self.pauses.run(self._stopping)),
+            ("expected-runs", self.expectations.run(self._stopping)),
         ):
             self._background.add(asyncio.create_task(work, name=name))
         try:

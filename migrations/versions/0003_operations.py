@@ -1,5 +1,5 @@
-"""Operations: silences, paused watches, held and silenced notifications, and
-an index for pruning old jobs (issue 14).
+"""Operations: silences, paused watches, held and silenced notifications, an
+index for pruning old jobs, and expected runs of discovery watches (issue 14).
 
 Revision ID: 0003
 Revises: 0001
@@ -33,9 +33,27 @@ def upgrade() -> None:
     op.add_column("watches", sa.Column("paused_at", UTC_TIME))
     op.add_column("notifications", sa.Column("silence_note", sa.Text))
     op.create_index("ix_jobs_terminal_at", "jobs", ["terminal_at"])
+    op.create_table(
+        "expectations",
+        sa.Column("watch_id", sa.Integer, primary_key=True),
+        sa.Column("spec", sa.String(300), nullable=False),
+        sa.Column("next_due_at", UTC_TIME, nullable=False),
+        sa.Column("counted_after", UTC_TIME, nullable=False),
+        sa.Column("missing_since", UTC_TIME),
+        sa.Column("last_notified_at", UTC_TIME),
+        sa.Column("reminders", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("watch_id", name="pk_expectations"),
+        sa.ForeignKeyConstraint(
+            ["watch_id"],
+            ["watches.id"],
+            name="fk_expectations_watch_id_watches",
+            ondelete="CASCADE",
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("expectations")
     op.drop_index("ix_jobs_terminal_at", table_name="jobs")
     with op.batch_alter_table("notifications") as batch:
         batch.drop_column("silence_note")

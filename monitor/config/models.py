@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.expect import Expectation
 from monitor.config.quiet import QuietWindow
 from monitor.config.types import Duration, parse_duration
 from monitor.domain import Event
@@ -150,12 +151,15 @@ class WatchSettings(WatchPolicy):
     provider: str
     job: Annotated[str, BeforeValidator(_job_id_text), Field(min_length=1)] | None = None
     discover: dict[str, Any] | None = None  # filters, passed to the provider as given
+    expect: Expectation | None = None  # discovery watches: when a new job is due
 
     @model_validator(mode="after")
     def _job_or_discover(self) -> WatchSettings:
         problem = job_or_discover_problem(self.job, self.discover)
         if problem:
             raise ValueError(problem)
+        if self.expect is not None and self.discover is None:
+            raise ValueError("expect needs discover: only a discovery watch waits for new jobs")
         return self
 
 

@@ -196,3 +196,18 @@ silences = Table(
     Column("removed_at", UTCDateTime),  # `unsilence` ended it early
     Index("ix_silences_ends_at", "ends_at"),
 )
+
+# Expected runs (`expect:` on a discovery watch): the deadline being waited
+# for, and from when a newly discovered job counts toward it
+# (engine/expectations.py). `missing_since` is set while `missing` holds.
+expectations = Table(
+    "expectations",
+    metadata,
+    Column("watch_id", Integer, ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True),
+    Column("spec", String(300), nullable=False),  # the `expect:` it was planned for
+    Column("next_due_at", UTCDateTime, nullable=False),
+    Column("counted_after", UTCDateTime, nullable=False),
+    Column("missing_since", UTCDateTime),
+    Column("last_notified_at", UTCDateTime),
+    Column("reminders", Integer, nullable=False, default=0),
+)
