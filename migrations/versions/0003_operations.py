@@ -33,6 +33,7 @@ def upgrade() -> None:
     op.add_column("watches", sa.Column("paused_at", UTC_TIME))
     op.add_column("notifications", sa.Column("silence_note", sa.Text))
     op.create_index("ix_jobs_terminal_at", "jobs", ["terminal_at"])
+    op.create_index("ix_notifications_job_pk", "notifications", ["job_pk"])
     op.create_table(
         "expectations",
         sa.Column("watch_id", sa.Integer, primary_key=True),
@@ -54,6 +55,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("expectations")
+    op.drop_index("ix_notifications_job_pk", table_name="notifications")
     op.drop_index("ix_jobs_terminal_at", table_name="jobs")
     with op.batch_alter_table("notifications") as batch:
         batch.drop_column("silence_note")

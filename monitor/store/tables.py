@@ -179,6 +179,7 @@ notifications = Table(
     Column("silence_note", Text),
     UniqueConstraint("dedupe_key", "url_key", name="uq_notifications_dedupe_key_url_key"),
     Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_notifications_job_pk", "job_pk"),  # retention asks "anything undelivered?"
 )
 
 # Silences (`loadwatch silence`): while one holds, events of the watches it
