@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.simulators.base import Step
+from monitor.simulators.base import HttpError, Step
 from monitor.simulators.comestri import (
     ComestriSimulator,
     canceled_script,
@@ -257,3 +257,15 @@ async def test_wait_on_an_unknown_watch_exits_64(tmp_path, comestri):
     result = wait(config, "--watch", "b")
     assert result.returncode == 64
     assert "no watch named 'b'" in result.stderr
+
+
+def test_wait_is_throttled_like_the_daemon_and_counts_no_failure(tmp_path, comestri):
+    # The first answer is a 429 with Retry-After: the provider pauses for that
+    # second (limits.py, as in the daemon) and the wait goes on.
+    comestri.add_job("J1", success_script())
+    comestri.inject(HttpError(429, headers={"Retry-After": "1"}))
+    result = wait(config_file(tmp_path, comestri), "catalog", "J1", "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert (document["state"], document["failed_polls"]) == ("succeeded", 0)
+    assert "throttled us" in result.stderr
