@@ -115,7 +115,10 @@ class OutboxWorker:
         busy = {row_id for delivery in self._deliveries.values() for row_id in delivery.ids}
         fresh = [row for row in rows if row.id not in busy]  # ours already, still sending
         if self.silencer is not None and fresh:
-            fresh = await asyncio.to_thread(self.silencer.screen, fresh, now, self._owner)
+            free = await asyncio.to_thread(self.silencer.screen, fresh, now, self._owner)
+            if len(free) < len(fresh):
+                self._on_settled()  # held back or silenced: their fate is written too
+            fresh = free
         for delivery in plan_deliveries(fresh, notifiers):
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver {delivery.key}")
             self._deliveries[task] = delivery

@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import load_config
+from monitor.simulators.base import Step
 from monitor.simulators.kpa_flex import KpaFlexSimulator, failure_script
+from monitor.store.silences import add_silence
 from monitor.store.store import Store
 from tests.harness import running
 from tests.notify.daemon_config import kpa_simulator, notify_config
@@ -94,17 +96,23 @@ async def test_a_failed_job_waits_out_the_silence_and_goes_once_at_unsilence(
 async def test_a_held_job_end_goes_by_itself_when_the_silence_runs_out(
     tmp_path, database_url, kpa, json_receiver
 ):
-    kpa.add_job(JOB, failure_script())
-    config = config_for(tmp_path, database_url, kpa, json_receiver)
-    assert (await cli(config, "silence", "--provider", "hr", "--for", "1s"))[0] == 0
+    # The job appears only once the silence holds, and fails at its first
+    # poll: its end falls well inside the silence's 8 s.
+    config = config_for(tmp_path, database_url, kpa, json_receiver, unreachable_after=1000)
     async with running(config) as daemon:
+        now = datetime.now(UTC)
+        ends_at = now + timedelta(seconds=8)
+        add_silence(
+            daemon.store.engine, watch=None, provider="hr", reason=None, now=now, ends_at=ends_at
+        )
+        kpa.add_job(JOB, [Step({"status": "error", "history": "Row 1: bad"})])
         assert await daemon.wait_until(settled("failed", "sent"), timeout=20)
     assert len(json_receiver.messages) == 1
     store = Store(database_url)
     (row,) = store.notifications_of()
     store.close()
     assert row.silence_note.startswith("held by silence 1 until ")  # it was held first
-    assert row.sent_at >= row.created_at
+    assert row.sent_at >= ends_at  # and went when the silence ran out, not before
 
 
 async def test_silence_all_and_a_quiet_window_hold_events_too(
