@@ -188,6 +188,8 @@ def test_wait_on_a_terminal_draws_a_progress_bar(tmp_path, comestri):
     assert "\x1b[" in output  # drawn with terminal control sequences, not lines
     assert "catalog job J1" in output
     assert "40%" in output and "100%" in output
+    assert "0:00:0" in output  # time elapsed
+    assert "ends ~" in output  # the estimated end, once progress rose
     assert "ended - succeeded" in output
 
 
@@ -269,3 +271,11 @@ def test_wait_is_throttled_like_the_daemon_and_counts_no_failure(tmp_path, comes
     document = json.loads(result.stdout)
     assert (document["state"], document["failed_polls"]) == ("succeeded", 0)
     assert "throttled us" in result.stderr
+
+
+def test_wait_on_a_watch_when_the_database_cannot_be_reached_exits_69(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text('database: "postgresql+psycopg://loadwatch@127.0.0.1:1/nowhere"\n')
+    result = wait(config, "--watch", "nightly")
+    assert result.returncode == 69
+    assert "cannot read the database" in result.stderr
