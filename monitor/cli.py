@@ -183,6 +183,8 @@ def _status(args: argparse.Namespace) -> int:
 
     rows = report.status_rows(store)
     print(json.dumps(rows, indent=2) if args.json else report.status_table(rows))
+    if not args.json:
+        print(report.missing_runs_text(store), end="")
     return 0
 
 

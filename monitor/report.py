@@ -9,6 +9,7 @@ from typing import Any
 
 from monitor.store import history
 from monitor.store.conditions import ConditionStore, OpenCondition
+from monitor.store.expectations import missing_watches
 from monitor.store.history import HistoryFilter
 from monitor.store.pausing import paused_watches
 from monitor.store.store import Store
@@ -61,6 +62,21 @@ def _condition(condition: OpenCondition) -> dict[str, Any]:
         "since": _time(condition.opened_at),
         "reason": condition.reason,
     }
+
+
+def missing_runs_text(store: Store) -> str:
+    """A line per discovery watch whose expected run is missing (`expect:`);
+    "" when none is. They have no job to show in the table above."""
+    missing = missing_watches(store.engine)
+    if not missing:
+        return ""
+    names = {watch.id: watch.name for watch in store.active_watches()}
+    lines = [
+        f"missing: {names[watch_id]} (no new job by {_time(since)})"
+        for watch_id, since in sorted(missing.items(), key=lambda item: item[1])
+        if watch_id in names
+    ]
+    return "".join(line + "\n" for line in lines)
 
 
 def notification_summary(rows: list[dict[str, Any]]) -> str:

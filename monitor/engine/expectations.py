@@ -25,7 +25,7 @@ from monitor.engine.poller import Wiring
 from monitor.notify.messages import MessageContext
 from monitor.notify.outbox import address_context
 from monitor.store.database import unavailable
-from monitor.store.expectations import ExpectState, judge_watch
+from monitor.store.expectations import ExpectState, forget_other_watches, judge_watch
 from monitor.store.records import OutboxEntry, WatchRecord
 from monitor.store.store import Store
 
@@ -103,17 +103,13 @@ class ExpectationSweep:
     async def check(self) -> int:
         """One round over every watch that expects runs; returns notifications queued."""
         wiring, paused = self._wiring(), self._paused()
-        expecting = {
-            name: watch
-            for name, watch in wiring.watches.items()
-            if watch.expect is not None and name not in paused
-        }
-        if not expecting:
-            return 0
-        records = await asyncio.to_thread(self._store.active_watches)
+        expecting = {n: w for n, w in wiring.watches.items() if w.expect is not None}
+        records = await asyncio.to_thread(self._store.active_watches) if expecting else []
+        keep = [record.id for record in records if record.name in expecting]
+        await asyncio.to_thread(forget_other_watches, self._store.engine, keep)
         queued = 0
         for record in records:
-            if record.name in expecting:
+            if record.name in expecting and record.name not in paused:
                 queued += await asyncio.to_thread(
                     self._judge_one, record, expecting[record.name], wiring
                 )

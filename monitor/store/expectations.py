@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from monitor.store import outbox
 from monitor.store.database import writer
@@ -54,6 +54,18 @@ def judge_watch(engine: Engine, watch_id: int, judge: Judge, now: datetime) -> i
             else:
                 db.execute(update(expectations).where(_e.watch_id == watch_id).values(**values))
         return outbox.enqueue(db, None, entries, now) if entries else 0
+
+
+def forget_other_watches(engine: Engine, keep: Sequence[int]) -> int:
+    """Drop the state of watches that no longer expect runs (their `expect:`
+    or the watch itself went); returns how many. Writes only when there is one."""
+    with engine.connect() as db:
+        stale = [i for i in db.execute(select(_e.watch_id)).scalars() if i not in set(keep)]
+    if not stale:
+        return 0
+    with writer(engine).begin() as db:
+        db.execute(delete(expectations).where(_e.watch_id.in_(stale)))
+    return len(stale)
 
 
 def missing_watches(engine: Engine) -> dict[int, datetime]:

@@ -9,6 +9,8 @@ recovery may be missed again, so the assertions follow the first one."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -17,6 +19,7 @@ from monitor.simulators.comestri import ComestriSimulator
 from monitor.simulators.comestri import success_script as comestri_success
 from monitor.simulators.rocketchat import RocketChatSimulator
 from monitor.simulators.rocketchat import success_script as chat_success
+from monitor.store.expectations import missing_watches
 from tests.harness import FAST_POLL, FAST_RETRY, running, write_config
 from tests.receivers import JsonReceiver
 
@@ -67,6 +70,14 @@ def recovered_sent(store) -> bool:
 async def missing_then_recovered(config, receiver: JsonReceiver, create: Callable[[], object]):
     async with running(config) as daemon:
         (missing,) = await asyncio.to_thread(receiver.wait_for, 1, 20)
+        status = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "monitor", "status", "-c", str(config.path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert f"missing: {WATCH} (no new job by " in status.stdout
         create()
         assert await daemon.wait_until(recovered_sent, 20)
     messages = receiver.messages
@@ -103,3 +114,17 @@ async def test_rocketchat_import_that_never_came_is_missing_then_recovered(
     await missing_then_recovered(
         config, json_receiver, lambda: chat.start_operation(chat_success())
     )
+
+
+async def test_dropping_expect_from_the_config_forgets_the_missing_run(
+    tmp_path, database_url, comestri, json_receiver
+):
+    block = f"{{type: comestri, base_url: {comestri.url}, token: {TOKEN}}}"
+    config = expecting(tmp_path, database_url, json_receiver, block, "{created_by: etl@x}")
+    async with running(config) as daemon:
+        await asyncio.to_thread(json_receiver.wait_for, 1, 20)  # missing
+        assert missing_watches(daemon.store.engine)
+        config.path.write_text(config.path.read_text().replace("expect: {every: 2s}", ""))
+        assert await daemon.reload("test")
+        assert await daemon.expectations.check() == 0
+        assert missing_watches(daemon.store.engine) == {}
