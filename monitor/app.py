@@ -13,14 +13,18 @@ from monitor.clock import Clock
 from monitor.config import Config, NotifierSettings
 from monitor.engine.discovery import Discovery
 from monitor.engine.dispatch import Dispatcher
+from monitor.engine.expectations import ExpectationSweep
 from monitor.engine.fleet import Fleet, instance_name
 from monitor.engine.keeper import ConditionKeeper
 from monitor.engine.live import LiveConfig
+from monitor.engine.pausing import PauseFollower
 from monitor.engine.poller import Poller
 from monitor.engine.recorder import Recorder
+from monitor.engine.retention import RetentionSweep
 from monitor.engine.runtime_watches import WatchRefused
 from monitor.engine.scheduler import Housekeeping
 from monitor.engine.wiring import Wiring
+from monitor.notify.silencing import Silencer
 from monitor.notify.worker import OutboxWorker
 from monitor.service.runtime import ServiceRuntime
 from monitor.store.access import wait_and_upgrade
@@ -80,6 +84,15 @@ class Daemon:
         )
         self.housekeeping = Housekeeping()
         self.housekeeping.every(self.fleet.beat_seconds, "heartbeat", self.fleet.beat)
+        # Operators' tools (issue 14): retention, pauses, expected runs, silences.
+        self.discovery.retention = lambda: self.config.retention
+        self.pauses = PauseFollower(self.store, on_resumed=lambda: self.dispatcher.wake())
+        self.discovery.paused = self.pauses.paused
+        self.expectations = ExpectationSweep(
+            self.store, self.clock, lambda: self._wiring, self.pauses.paused, self._queued
+        )
+        self.outbox.silencer = Silencer(self.store, lambda: self.config, lambda: self._wiring.zone)
+        self.retention = RetentionSweep(self.store, self.clock, lambda: self.config.retention)
         self.ready = asyncio.Event()
         self.service = ServiceRuntime(self)  # sd_notify, watchdog, metrics, HTTP
         self._measure()
@@ -130,6 +143,10 @@ class Daemon:
         self.dispatcher.released(writes)
         if queued:
             self.outbox.wake()
+        self._changed.set()
+
+    def _queued(self) -> None:
+        self.outbox.wake()
         self._changed.set()
 
     def _found(self) -> None:
@@ -197,6 +214,7 @@ class Daemon:
         before, after = migrated
         if before != after:
             log.info("database migrated from %s to %s", before or "empty", after)
+        await self.pauses.start()
         await self.live.start()
         await self.fleet.join(self.live.wiring.watches)
         self.housekeeping.start()
@@ -209,6 +227,9 @@ class Daemon:
         for name, work in (
             ("dispatch", self.dispatcher.run(self._stopping)),
             ("config-watch", self.live.run(self._stopping, self.reload)),
+            ("retention", self.retention.run(self._stopping)),
+            ("pauses", self.pauses.run(self._stopping)),
+            ("expected-runs", self.expectations.run(self._stopping)),
         ):
             self._background.add(asyncio.create_task(work, name=name))
         try:

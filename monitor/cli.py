@@ -101,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     history = command("history", _history, "transitions and notifications, oldest first")
     history.add_argument("name", nargs="?", help="only this watch")
     history.add_argument("--json", action="store_true", help=JSON_HELP)
+    from monitor.commands.history_options import add_history_filters
+
+    add_history_filters(history)
     watch = command(
         "watch",
         _watch,
@@ -160,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("file", help="the saved JSON response ('-' reads standard input)")
     explain.add_argument("--job", default="explain", help="the job id to map it for")
     explain.add_argument("--json", action="store_true", help=JSON_HELP)
+    from monitor.commands import register
+
+    register(command)
     return parser
 
 
@@ -242,9 +248,12 @@ def _status(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     from monitor import store_commands
+    from monitor.commands.history_options import history_filter
 
     config = _load(args, secrets=False)
-    return 1 if config is None else store_commands.history(config, args.name, as_json=args.json)
+    if config is None:
+        return 1
+    return store_commands.history(config, args.name, as_json=args.json, wanted=history_filter(args))
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ class Event(enum.StrEnum):
     STALLED = "stalled"
     OVERDUE = "overdue"
     UNREACHABLE = "unreachable"
+    MISSING = "missing"  # a discovery watch's expected run did not appear
     RECOVERED = "recovered"
 
     @property
@@ -62,6 +63,7 @@ _APPRISE_TYPES = {
     Event.STALLED: "warning",
     Event.OVERDUE: "warning",
     Event.UNREACHABLE: "warning",
+    Event.MISSING: "failure",
     Event.RECOVERED: "info",
 }
 

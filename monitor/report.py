@@ -3,10 +3,15 @@ text tables for people."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from monitor.store import history
 from monitor.store.conditions import ConditionStore, OpenCondition
+from monitor.store.expectations import missing_watches
+from monitor.store.history import HistoryFilter
+from monitor.store.pausing import paused_watches
 from monitor.store.store import Store
 
 
@@ -33,6 +38,7 @@ def status_rows(store: Store, current: set[str] | None = None) -> list[dict[str,
     notifications = store.notification_counts_by_job()
     held = ConditionStore(store.engine).open_by_job()
     current = current_watches(store) if current is None else current
+    paused = paused_watches(store.engine)
     for job in store.all_jobs():
         rows.append(
             {
@@ -61,6 +67,8 @@ def status_rows(store: Store, current: set[str] | None = None) -> list[dict[str,
                 ),
                 "polled_by": job.lease_owner,
                 "retired": job.watch not in current or job.retired_at is not None,
+                "paused": job.watch in paused,
+                "paused_at": _time(paused.get(job.watch)),
             }
         )
     return rows
@@ -78,6 +86,21 @@ def _condition(condition: OpenCondition) -> dict[str, Any]:
     }
 
 
+def missing_runs_text(store: Store) -> str:
+    """A line per discovery watch whose expected run is missing (`expect:`);
+    "" when none is. They have no job to show in the table above."""
+    missing = missing_watches(store.engine)
+    if not missing:
+        return ""
+    names = {watch.id: watch.name for watch in store.active_watches()}
+    lines = [
+        f"missing: {names[watch_id]} (no new job by {_time(since)})"
+        for watch_id, since in sorted(missing.items(), key=lambda item: item[1])
+        if watch_id in names
+    ]
+    return "".join(line + "\n" for line in lines)
+
+
 def notification_summary(rows: list[dict[str, Any]]) -> str:
     """`notifications: 12 sent, 1 pending, 1 dead (see loadwatch history)`."""
     totals = dict(_NO_NOTIFICATIONS)
@@ -88,11 +111,15 @@ def notification_summary(rows: list[dict[str, Any]]) -> str:
     return text + (" (see loadwatch history)" if totals["dead"] else "")
 
 
-def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
-    """Transitions and notifications of one watch (or all), oldest first."""
+def history_rows(
+    store: Store, watch: str | None, wanted: HistoryFilter | None = None
+) -> list[dict[str, Any]]:
+    """Transitions and notifications of one watch (or all), oldest first;
+    with `wanted`, only those it asks for (the newest `limit` of them)."""
+    wanted = replace(wanted or HistoryFilter(), watch=watch)
     rows: list[dict[str, Any]] = []
     job_ids = {job.id: job.job_id for job in store.all_jobs(watch)}
-    for t in store.transitions_of(watch):
+    for t in history.transitions_of(store.engine, wanted):
         rows.append(
             {
                 "kind": "transition",
@@ -105,7 +132,7 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
                 "progress": t["progress"],
             }
         )
-    for n in store.notifications_of(watch):
+    for n in history.notifications_of(store.engine, wanted):
         rows.append(
             {
                 "kind": "notification",
@@ -119,10 +146,11 @@ def history_rows(store: Store, watch: str | None) -> list[dict[str, Any]]:
                 "status": n.status,
                 "attempts": n.attempts,
                 "last_error": n.last_error,
+                "silence": n.silence_note,
             }
         )
     rows.sort(key=lambda row: row["at"] or "")
-    return rows
+    return rows[-wanted.limit :] if wanted.limit else rows
 
 
 def status_table(rows: list[dict[str, Any]], hidden: int = 0) -> str:
@@ -138,7 +166,7 @@ def status_table(rows: list[dict[str, Any]], hidden: int = 0) -> str:
             row["watch"],
             row["provider"],
             row["job"],
-            row["state"],
+            row["state"] + (" (paused)" if row.get("paused") else ""),
             row["raw_status"] or "-",
             f"{row['progress']:.0%}" if row["progress"] is not None else "-",
             row["last_poll"] or "-",
@@ -175,6 +203,8 @@ def history_table(rows: list[dict[str, Any]]) -> str:
             detail = f"to {row['notifier']} {row['url']}: {row['status']}{tries}"
             if row["last_error"]:
                 detail += f" ({row['last_error']})"
+            if row.get("silence"):
+                detail += f" [{row['silence']}]"
             what = f"notify {row['event']}"
             lines.append((row["at"], row["watch"], row["job"] or "-", what, detail))
     return _table(("TIME", "WATCH", "JOB", "WHAT", "DETAIL"), lines)

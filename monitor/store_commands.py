@@ -19,6 +19,7 @@ from monitor.engine.runtime_watches import (
     runtime_spec,
 )
 from monitor.store.access import label, open_and_upgrade, open_for_reading, probe
+from monitor.store.history import HistoryFilter
 
 
 def status(config: Config, *, everything: bool, as_json: bool) -> int:
@@ -27,15 +28,19 @@ def status(config: Config, *, everything: bool, as_json: bool) -> int:
     try:
         current = report.current_watches(store, {watch.name for watch in config.watches})
         rows = report.status_rows(store, current)
+        missing = "" if as_json else report.missing_runs_text(store)
     finally:
         store.close()
     shown = rows if everything else [row for row in rows if not row["retired"]]
     hidden = len(rows) - len(shown)
     print(json.dumps(shown, indent=2) if as_json else report.status_table(shown, hidden))
+    print(missing, end="")
     return 0
 
 
-def history(config: Config, name: str | None, *, as_json: bool) -> int:
+def history(
+    config: Config, name: str | None, *, as_json: bool, wanted: HistoryFilter | None = None
+) -> int:
     store = open_for_reading(config.database)
     try:
         if name and not store.watch_exists(name):
@@ -45,7 +50,7 @@ def history(config: Config, name: str | None, *, as_json: bool) -> int:
             known = {job.watch for job in store.all_jobs()} | {w.name for w in config.watches}
             print(f"no watch named '{name}'{did_you_mean(name, known)}", file=sys.stderr)
             return 1
-        rows = report.history_rows(store, name)
+        rows = report.history_rows(store, name, wanted)
     finally:
         store.close()
     print(json.dumps(rows, indent=2) if as_json else report.history_table(rows))

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.expect import Expectation
+from monitor.config.quiet import QuietWindow
 from monitor.config.types import Duration, parse_duration
 from monitor.domain import Event
 from monitor.notify.console import register_console_scheme
@@ -124,6 +126,7 @@ class WatchPolicy(_Settings):
     discover_every: Duration = Field(default=60.0, gt=0)
     notify: list[str] = []
     on: list[Event] = Field(default_factory=_every_event_but_started)
+    quiet: list[QuietWindow] = []  # times its events are held back (config/quiet.py)
 
 
 def job_or_discover_problem(job: Any, discover: Any) -> str | None:
@@ -149,12 +152,15 @@ class WatchSettings(WatchPolicy):
     provider: str
     job: Annotated[str, BeforeValidator(_job_id_text), Field(min_length=1)] | None = None
     discover: dict[str, Any] | None = None  # filters, passed to the provider as given
+    expect: Expectation | None = None  # discovery watches: when a new job is due
 
     @model_validator(mode="after")
     def _job_or_discover(self) -> WatchSettings:
         problem = job_or_discover_problem(self.job, self.discover)
         if problem:
             raise ValueError(problem)
+        if self.expect is not None and self.discover is None:
+            raise ValueError("expect needs discover: only a discovery watch waits for new jobs")
         return self
 
 
@@ -186,6 +192,8 @@ class NotifierSettings(_Settings):
     retry: RetryPolicy = RetryPolicy()
     title: str | None = None  # Jinja2 templates, rendered by the notifier
     body: str | None = None
+    # "json": the body is a JSON document of the event's facts (notify/json_format.py).
+    format: Literal["text", "json"] = "text"
 
     @field_validator("title", "body")
     @classmethod
@@ -193,6 +201,12 @@ class NotifierSettings(_Settings):
         if value is not None:
             check_template(value)  # a broken template is a config error, not a surprise later
         return value
+
+    @model_validator(mode="after")
+    def _json_has_no_body_template(self) -> NotifierSettings:
+        if self.format == "json" and self.body is not None:
+            raise ValueError("format: json writes the body itself; drop `body` (title still works)")
+        return self
 
 
 class HttpSettings(_Settings):
@@ -251,6 +265,8 @@ class Config(_Settings):
     # stops renewing (it died): its jobs move to the others within this plus
     # one poll interval. Renewed every third of it.
     lease: Duration = Field(default=30.0, ge=1.0, le=3600.0)
+    # Finished jobs and delivered notifications older than this are pruned; 0 keeps all.
+    retention: Duration = Field(default=90 * _DAY, ge=0)
     http: HttpSettings | None = None
     defaults: WatchPolicy = WatchPolicy()
     providers: dict[str, ProviderSettings] = {}

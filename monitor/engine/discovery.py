@@ -23,6 +23,7 @@ from datetime import timedelta
 from monitor.clock import Clock
 from monitor.config import WatchPolicy
 from monitor.engine.limits import LimiterClosed, ProviderPaused, within
+from monitor.engine.retention import listed_since
 from monitor.engine.wiring import Wiring
 from monitor.providers.base import PollFailure, Throttled
 from monitor.redact import redact
@@ -57,6 +58,10 @@ class Discovery:
         self._next_due: dict[int, float] = {}  # watch id -> clock.monotonic() when due
         self._warned: set[int] = set()  # watches whose provider is missing, already logged
         self._task: asyncio.Task[None] | None = None
+        # The config's `retention` in seconds: jobs older are not listed again.
+        self.retention: Callable[[], float] = lambda: 0.0
+        # Watches paused with `loadwatch pause`: not discovered for until resumed.
+        self.paused: Callable[[], frozenset[str]] = frozenset
 
     def start(self, stopping: asyncio.Event) -> None:
         self._task = asyncio.create_task(self.run(stopping), name="discovery")
@@ -91,7 +96,8 @@ class Discovery:
         listed = await asyncio.to_thread(
             functools.partial(self._store.active_watches, discovering=True)
         )
-        watches = [w for w in listed if w.discover is not None]
+        paused = self.paused()
+        watches = [w for w in listed if w.discover is not None and w.name not in paused]
         current = {w.id for w in watches}
         for gone in set(self._next_due) - current:
             del self._next_due[gone]  # removed or no longer discovering
@@ -125,9 +131,8 @@ class Discovery:
             return []
         try:
             async with within(limiter):
-                job_ids = await provider.discover(
-                    dict(watch.discover or {}), since=watch.created_at
-                )
+                since = listed_since(watch.created_at, self.retention(), self._clock.now())
+                job_ids = await provider.discover(dict(watch.discover or {}), since=since)
         except ProviderPaused as paused:
             self._next_due[watch.id] = started + paused.seconds
             return []

@@ -3,6 +3,7 @@ events. Pure functions of (job, outcome, now); the poller does the I/O."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,6 +119,18 @@ def observe_superseded(job: JobRecord, status: JobStatus, now: datetime) -> Obse
         "next_poll_at": None,
     }
     return Observation(changes)
+
+
+def applied(job: JobRecord, observation: Observation) -> JobRecord:
+    """The job as it is after the observation's changes (for code that keeps a
+    job in memory rather than in the database, such as `loadwatch wait`)."""
+    fields = set(JobRecord.__dataclass_fields__)
+    changes = {k: v for k, v in observation.changes.items() if k in fields}
+    if "state" in changes:
+        changes["state"] = State(changes["state"])
+    if "children" in changes:
+        changes["children"] = list(changes["children"])
+    return dataclasses.replace(job, **changes)
 
 
 def _events_for(before: State, after: State) -> list[Event]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from monitor.config import NotifierSettings
-from monitor.notify.messages import MessageContext, context_from_data, render
+from monitor.notify.messages import MessageContext, context_from_data, render_for
 from monitor.store.records import NotificationRecord
 
 
@@ -92,7 +92,7 @@ def _group(rows: list[NotificationRecord], notifier: NotifierSettings) -> Delive
         jobs=jobs,
         idempotency_key=group_key(row.dedupe_key for row in rows),
     )
-    message = render(context, notifier.title, notifier.body)
+    message = render_for(context, notifier)
     first = rows[0]
     return Delivery(
         notifier=first.notifier,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from monitor.config import NotifierSettings
 from monitor.domain import Event
 from monitor.notify.delivery import display_url, url_key
-from monitor.notify.messages import MessageContext, context_to_data, render
+from monitor.notify.messages import MessageContext, context_to_data, render_for
 from monitor.store.records import JobRecord, OutboxEntry
 
 
@@ -101,7 +101,7 @@ def address_context(
         notifier = notifiers.get(name)
         if notifier is None:
             continue
-        message = render(context, notifier.title, notifier.body)
+        message = render_for(context, notifier)
         entries += [
             OutboxEntry(
                 watch=context.watch,

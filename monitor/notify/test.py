@@ -4,11 +4,12 @@ each URL's result on its own line."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple, TextIO
 
-from monitor.config import Config
+from monitor.config import Config, NotifierSettings
 from monitor.notify.delivery import deliver, display_url
 
 TITLE = "loadwatch test message"
@@ -31,11 +32,21 @@ class TestResult(NamedTuple):
 async def send_test(config: Config, names: Sequence[str]) -> list[TestResult]:
     """Send the test message to every URL of the named notifiers, all at once."""
     targets = [(name, url) for name in names for url in config.notifiers[name].urls]
-    results = await asyncio.gather(*(deliver(url, TITLE, BODY, "info") for _, url in targets))
+    results = await asyncio.gather(
+        *(deliver(url, TITLE, _body(config.notifiers[name]), "info") for name, url in targets)
+    )
     return [
         TestResult(name, display_url(url), result.ok, result.error)
         for (name, url), result in zip(targets, results, strict=True)
     ]
+
+
+def _body(notifier: NotifierSettings) -> str:
+    """The test text; for a `format: json` notifier a JSON document with event
+    `test`, so the automation behind it can be tested too."""
+    if notifier.format == "json":
+        return json.dumps({"version": 1, "type": "info", "event": "test", "message": BODY})
+    return BODY
 
 
 def notify_test(

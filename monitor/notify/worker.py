@@ -26,6 +26,7 @@ from monitor.notify import halt
 from monitor.notify.delivery import SEND_TIMEOUT_SECONDS, deliver, url_key
 from monitor.notify.formatting import format_duration
 from monitor.notify.grouping import Delivery, group_window, plan_deliveries
+from monitor.notify.silencing import Silencer
 from monitor.store.database import unavailable
 from monitor.store.store import Store
 
@@ -60,6 +61,8 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._deliveries: dict[asyncio.Task[None], Delivery] = {}
         self._sending: set[int] = set()  # row ids whose send has begun
+        # Holds back or silences claimed rows (notify/silencing.py); set by the app.
+        self.silencer: Silencer | None = None
 
     def wake(self) -> None:
         """Something was queued (its transaction committed): look now rather
@@ -111,6 +114,11 @@ class OutboxWorker:
             halt.reached("after-claim")
         busy = {row_id for delivery in self._deliveries.values() for row_id in delivery.ids}
         fresh = [row for row in rows if row.id not in busy]  # ours already, still sending
+        if self.silencer is not None and fresh:
+            free = await asyncio.to_thread(self.silencer.screen, fresh, now, self._owner)
+            if len(free) < len(fresh):
+                self._on_settled()  # held back or silenced: their fate is written too
+            fresh = free
         for delivery in plan_deliveries(fresh, notifiers):
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver {delivery.key}")
             self._deliveries[task] = delivery

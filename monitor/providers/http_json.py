@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ import httpx
 from monitor.domain import JobStatus
 from monitor.providers.base import FailureKind, PollFailure, Provider, ProviderSettings
 from monitor.providers.http import decode_json, raise_for_http_status, request
+from monitor.providers.http_json_list import list_jobs
 from monitor.providers.http_json_mapping import Evaluation, ResponseMapping
 from monitor.providers.http_json_settings import JOB_PLACEHOLDER, HttpJsonSettings
 
@@ -62,6 +64,7 @@ class HttpJsonProvider(Provider):
 
     type_name: ClassVar[str] = "http_json"
     settings_model: ClassVar[type[ProviderSettings]] = HttpJsonSettings
+    supports_discovery: ClassVar[bool] = True  # with a `list:` block
     settings: HttpJsonSettings
 
     def __init__(self, name: str, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
@@ -76,6 +79,13 @@ class HttpJsonProvider(Provider):
         if not response.is_success:
             self._raise_for_status(response)
         return self.parse(decode_json(response), job_id)
+
+    async def discover(self, filters: dict[str, Any], since: datetime) -> list[str]:
+        """Ids from the block's `list:` endpoint (http_json_list.py)."""
+        if self.settings.listing is None:
+            problem = f"provider {self.name} has no list: block to discover jobs with"
+            raise PollFailure(FailureKind.REJECTED, problem)
+        return await list_jobs(self, self.settings.listing, filters, since)
 
     async def check_credentials(self) -> str:
         """Ask about a job that cannot exist: refused credentials (and an API

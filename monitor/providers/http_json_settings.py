@@ -22,6 +22,7 @@ from pydantic import (
 from monitor.config.types import Duration
 from monitor.domain import State
 from monitor.providers.base import ProviderSettings
+from monitor.providers.http_json_list import ListSettings
 from monitor.providers.jmespath_support import compile_expression
 
 JOB_PLACEHOLDER = "{job}"
@@ -166,6 +167,8 @@ class HttpJsonSettings(ProviderSettings):
     error_message: JMESPath | None = None  # the reason given for an error_when match
     not_found_status: list[ErrorStatus] = [404]
     auth_status: list[ErrorStatus] = [401, 403]
+    # The job list endpoint, for `discover:` and `expect:` (http_json_list.py).
+    listing: ListSettings | None = Field(default=None, alias="list")
 
     @field_validator("request")
     @classmethod

@@ -28,7 +28,8 @@ from monitor.service.exchange import Request, Response
 from monitor.service.health import HealthCheck
 from monitor.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from monitor.service.metrics import Metrics
-from monitor.service.watch_requests import BadRequest, watch_spec
+from monitor.service.pause_api import set_paused
+from monitor.service.watch_requests import BadRequest, json_object, watch_spec
 from monitor.store.store import Store, WatchSpec
 from monitor.store.views import Views
 
@@ -98,6 +99,8 @@ class Api:
             Route("POST", "/api/watches", self.add_watch, "write"),
             Route("GET", "/api/watches/{name}", reads.watch, "read"),
             Route("DELETE", "/api/watches/{name}", self.remove_watch, "write"),
+            Route("POST", "/api/watches/pause", self.pause, "write"),
+            Route("POST", "/api/watches/resume", self.resume, "write"),
             Route("GET", "/api/history", reads.history, "read"),
         ]
         self._patterns = [(route, route.pattern) for route in self.routes]
@@ -178,3 +181,18 @@ class Api:
             return Response.error(404, f"no run-time watch named '{name}'")
         log.info("watch %s removed over HTTP", name)
         return Response.json(200, {"name": name, "removed": True})
+
+    def pause(self, request: Request) -> Response:
+        """Like `loadwatch pause NAME`: body {"name": NAME}."""
+        return self._set_paused(request, paused=True)
+
+    def resume(self, request: Request) -> Response:
+        """Like `loadwatch resume NAME`: body {"name": NAME}."""
+        return self._set_paused(request, paused=False)
+
+    def _set_paused(self, request: Request, *, paused: bool) -> Response:
+        try:
+            status, answer = set_paused(self._store.engine, json_object(request.body), paused)
+        except ValueError as problem:
+            raise BadRequest(str(problem)) from None
+        return Response.json(status, answer)

@@ -21,10 +21,10 @@ class BadRequest(Exception):
 
 def watch_spec(body: bytes, config: Config) -> WatchSpec:
     """The run-time watch a request body asks for; raises BadRequest."""
-    return _watch_spec(_json_object(body), config)
+    return _watch_spec(json_object(body), config)
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -69,6 +69,7 @@ def claim(
             or_(_j.lease_until.is_(None), _j.lease_until < now),
             _j.retired_at.is_(None),
             watches.c.active,
+            watches.c.paused_at.is_(None),  # `loadwatch pause`: not polled, not judged
             watches.c.provider == request.provider,
         )
         .order_by(_j.due_at)

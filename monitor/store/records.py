@@ -118,6 +118,7 @@ class NotificationRecord:
     sent_at: datetime | None
     last_error: str | None
     context: dict[str, Any] | None = None
+    silence_note: str | None = None  # why a silence held it back or kept it from going
 
 
 @dataclass(frozen=True)

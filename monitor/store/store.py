@@ -155,9 +155,13 @@ class Store:
     # -- jobs -------------------------------------------------------------------
 
     def schedulable_jobs(self) -> list[JobRecord]:
-        """Every job that still needs polling: not terminal, not retired, on an active watch."""
+        """Every job that still needs polling: not terminal, not retired, on an
+        active watch that is not paused."""
         query = _job_query().where(
-            watches.c.active, jobs.c.state.not_in(_TERMINAL), jobs.c.retired_at.is_(None)
+            watches.c.active,
+            watches.c.paused_at.is_(None),  # `loadwatch pause` (store/pausing.py)
+            jobs.c.state.not_in(_TERMINAL),
+            jobs.c.retired_at.is_(None),
         )
         with self.engine.connect() as db:
             return [job_record(row) for row in db.execute(query).mappings()]

@@ -72,6 +72,7 @@ watches = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("removed_at", UTCDateTime),
+    Column("paused_at", UTCDateTime),  # set by `loadwatch pause`: not polled until resumed
 )
 
 jobs = Table(
@@ -117,6 +118,7 @@ jobs = Table(
     UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
     Index("ix_jobs_next_poll_at", "next_poll_at"),
     Index("ix_jobs_due_at", "due_at"),
+    Index("ix_jobs_terminal_at", "terminal_at"),  # retention finds old finished jobs
 )
 
 transitions = Table(
@@ -180,8 +182,43 @@ notifications = Table(
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
     Column("context", JSON),  # the message's facts, secret-free, for grouped messages
+    # Why a silence or quiet window held the row back (still pending, due when
+    # it ends) or kept it from being sent at all (status "silenced").
+    Column("silence_note", Text),
     UniqueConstraint("dedupe_key", "url_key", name="uq_notifications_dedupe_key_url_key"),
     Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_notifications_job_pk", "job_pk"),  # retention asks "anything undelivered?"
+)
+
+# Silences (`loadwatch silence`): while one holds, events of the watches it
+# covers are recorded but not sent (monitor/notify/silencing.py). A silence
+# names a watch, or a provider, or neither (all watches).
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("watch", String(200)),
+    Column("provider", String(200)),
+    Column("reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),
+    Column("removed_at", UTCDateTime),  # `unsilence` ended it early
+    Index("ix_silences_ends_at", "ends_at"),
+)
+
+# Expected runs (`expect:` on a discovery watch): the deadline being waited
+# for, and from when a newly discovered job counts toward it
+# (engine/expectations.py). `missing_since` is set while `missing` holds.
+expectations = Table(
+    "expectations",
+    metadata,
+    Column("watch_id", Integer, ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True),
+    Column("spec", String(300), nullable=False),  # the `expect:` it was planned for
+    Column("next_due_at", UTCDateTime, nullable=False),
+    Column("counted_after", UTCDateTime, nullable=False),
+    Column("missing_since", UTCDateTime),
+    Column("last_notified_at", UTCDateTime),
+    Column("reminders", Integer, nullable=False, default=0),
 )
 
 # The daemons sharing this database, each alive while its heartbeat is fresh.

@@ -47,6 +47,7 @@ class JobView:
     lease_owner: str | None
     lease_until: datetime | None
     conditions: tuple[ConditionView, ...] = ()
+    paused_at: datetime | None = None  # its watch is paused (`loadwatch pause`)
     notifications: Mapping[str, int] = field(default_factory=dict)
 
 

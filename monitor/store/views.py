@@ -221,9 +221,9 @@ def _current(query: Select[Any]) -> Select[Any]:
 def _job_query() -> Select[Any]:
     # The columns a JobView holds, no more: the JSON columns cost a parse per row.
     columns = [jobs.c[name] for name in _JOB_COLUMNS]
-    return select(*columns, watches.c.name.label("watch"), watches.c.provider).join(
-        watches, watches.c.id == jobs.c.watch_id
-    )
+    return select(
+        *columns, watches.c.name.label("watch"), watches.c.provider, watches.c.paused_at
+    ).join(watches, watches.c.id == jobs.c.watch_id)
 
 
 def _open_conditions(db: Any) -> dict[int, tuple[ConditionView, ...]]:
@@ -253,14 +253,20 @@ def _notification_counts(db: Any) -> dict[int, dict[str, int]]:
 _JOB_FIELDS = [
     name
     for name in JobView.__dataclass_fields__
-    if name not in ("state", "conditions", "notifications")
+    if name not in ("state", "conditions", "notifications", "paused_at")
 ]
 _JOB_COLUMNS = ["state", *(name for name in _JOB_FIELDS if name not in ("watch", "provider"))]
 
 
 def _job(row: RowMapping, held: tuple[ConditionView, ...], counts: Mapping[str, int]) -> JobView:
     values = {name: row[name] for name in _JOB_FIELDS}
-    return JobView(state=State(row["state"]), conditions=held, notifications=counts, **values)
+    return JobView(
+        state=State(row["state"]),
+        conditions=held,
+        notifications=counts,
+        paused_at=row["paused_at"],
+        **values,
+    )
 
 
 def _transition(row: RowMapping) -> TransitionView:

@@ -288,8 +288,8 @@ def test_every_problem_is_reported_at_once_with_its_line(problems):
         "config.yaml:14: watches[0].poll.initial: 'fast' is not a duration"
         " (use 30s, 5m, 2h, 1d or seconds)",
         "config.yaml:18: watches[1].on[0]: 'finished' is not one of 'started', 'succeeded',"
-        " 'partial', 'failed', 'canceled', 'waiting', 'stalled', 'overdue', 'unreachable'"
-        " or 'recovered'",
+        " 'partial', 'failed', 'canceled', 'waiting', 'stalled', 'overdue', 'unreachable',"
+        " 'missing' or 'recovered'",
     ]
 
 
