@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from monitor.clock import Clock
-from monitor.domain import JobStatus, State
+from monitor.domain import Event, JobStatus, State
 from monitor.engine.conditions import PollOutcome
 from monitor.engine.keeper import ConditionKeeper, Judgement
 from monitor.engine.limits import LimiterClosed, ProviderLimiter, ProviderPaused, within
@@ -215,7 +215,15 @@ class Poller:
 
 
 def _judged(write: PollWrite, judgement: Judgement, job: JobRecord) -> PollWrite:
-    """The poll's write with its judgement; `job` is as the poll left it."""
+    """The poll's write with its judgement; `job` is as the poll left it. A
+    job that ended says so in its own message: the conditions its end clears
+    send no `recovered` besides (one message, not two, for the same moment)."""
+    if job.state.terminal and write.transition is not None:
+        judgement.write.outbox = [
+            (pk, entry)
+            for pk, entry in judgement.write.outbox
+            if not (pk == job.id and entry.event == Event.RECOVERED.value)
+        ]
     write.conditions = judgement.write or None
     next_check = None if job.state.terminal else judgement.next_check_at
     write.job_changes = due_changes(job, {**write.job_changes, "next_check_at": next_check})

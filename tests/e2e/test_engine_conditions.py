@@ -160,3 +160,26 @@ def _key(body: str) -> str:
     return next(line for line in body.splitlines() if line.startswith("key: ")).removeprefix(
         "key: "
     )
+
+
+async def test_a_stalled_job_that_ends_sends_its_end_without_a_separate_recovered(
+    tmp_path: Path, database_url, json_receiver
+):
+    (job,) = job_ids(1)
+    with KpaFlexSimulator(token=TOKEN, rate_limit=None) as kpa:
+        kpa.add_job(job, [Step(RUNNING, polls=3), Step(DONE)])
+        text = config_text(database_url, kpa, json_receiver.url, [job]).replace(
+            f"poll: {FAST_POLL}",
+            "poll: {initial: 1s, factor: 1, max: 1s, jitter: 0}\n          stall_after: 0.5s",
+        )
+        async with running(write_config(tmp_path, text)) as daemon:
+            ended = await daemon.wait_until(
+                lambda store: store.all_jobs()[0].state.terminal and settled(store), timeout=30
+            )
+            assert ended
+            rows = await asyncio.to_thread(report.status_rows, daemon.store)
+    keys = [_key(message["message"]) for message in json_receiver.messages]
+    prefix = f"load-0/{job}"
+    # The end says it all: the stall it cleared gets no message of its own.
+    assert keys == [f"{prefix}:stalled:1", f"{prefix}:succeeded"]
+    assert rows[0]["conditions"] == []
