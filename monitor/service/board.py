@@ -149,6 +149,7 @@ def job_json(job: JobView, now: datetime) -> dict[str, Any]:
         "notifications": notification_counts(job.notifications),
         "held_by": holder,
         "polled_by": job.lease_owner,  # the instance that polled it last (or now)
+        "retired": job.retired,
         "paused": job.paused_at is not None,
         "paused_at": time_text(job.paused_at),
     }

@@ -48,6 +48,7 @@ class JobView:
     lease_until: datetime | None
     conditions: tuple[ConditionView, ...] = ()
     paused_at: datetime | None = None  # its watch is paused (`loadwatch pause`)
+    retired: bool = False  # its watch is gone or names another job now
     notifications: Mapping[str, int] = field(default_factory=dict)
 
 

@@ -222,7 +222,12 @@ def _job_query() -> Select[Any]:
     # The columns a JobView holds, no more: the JSON columns cost a parse per row.
     columns = [jobs.c[name] for name in _JOB_COLUMNS]
     return select(
-        *columns, watches.c.name.label("watch"), watches.c.provider, watches.c.paused_at
+        *columns,
+        watches.c.name.label("watch"),
+        watches.c.provider,
+        watches.c.paused_at,
+        watches.c.active,
+        jobs.c.retired_at,
     ).join(watches, watches.c.id == jobs.c.watch_id)
 
 
@@ -253,7 +258,7 @@ def _notification_counts(db: Any) -> dict[int, dict[str, int]]:
 _JOB_FIELDS = [
     name
     for name in JobView.__dataclass_fields__
-    if name not in ("state", "conditions", "notifications", "paused_at")
+    if name not in ("state", "conditions", "notifications", "paused_at", "retired")
 ]
 _JOB_COLUMNS = ["state", *(name for name in _JOB_FIELDS if name not in ("watch", "provider"))]
 
@@ -265,6 +270,7 @@ def _job(row: RowMapping, held: tuple[ConditionView, ...], counts: Mapping[str, 
         conditions=held,
         notifications=counts,
         paused_at=row["paused_at"],
+        retired=not row["active"] or row["retired_at"] is not None,
         **values,
     )
 
