@@ -25,7 +25,9 @@ def add_silence_commands(command: Any) -> None:
                          help="how long (30m, 2h, 1d)")  # fmt: skip
     silence.add_argument("--reason", help="why (shown by `silences` and in history)")
     listing = command("silences", run_silences, "the silences holding now")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "--json", action="store_true", help="print JSON for scripts instead of a table"
+    )
     unsilence = command("unsilence", run_unsilence, "end a silence now")
     unsilence.add_argument("id", type=int, help="the silence's number (see `loadwatch silences`)")
 
