@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from monitor.clock import Clock
-from monitor.domain import JobStatus, State
+from monitor.domain import State
 from monitor.engine.conditions import PollOutcome
 from monitor.engine.keeper import ConditionKeeper, Judgement
 from monitor.engine.limits import LimiterClosed, ProviderLimiter, ProviderPaused, within
@@ -25,7 +25,7 @@ from monitor.engine.recorder import Recorder
 from monitor.engine.wiring import Wiring
 from monitor.notify.outbox import address
 from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
-from monitor.redact import redact
+from monitor.redact import redact, status_without_secrets
 from monitor.store.conditions import HeldConditions
 from monitor.store.database import unavailable
 from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, due_changes
@@ -128,7 +128,11 @@ class Poller:
         else:
             outcome = PollOutcome()
             observation = observe_status(
-                job, _without_secrets(status), self._clock.now(), watch.poll, self._rng.random()
+                job,
+                status_without_secrets(status),
+                self._clock.now(),
+                watch.poll,
+                self._rng.random(),
             )
         await self._record(job, observation, provider, wiring, outcome, held)
 
@@ -256,15 +260,3 @@ def _apply(job: JobRecord, observation: Observation) -> JobRecord:
     if "children" in changes:
         changes["children"] = list(changes["children"])
     return dataclasses.replace(job, **changes)
-
-
-def _without_secrets(status: JobStatus) -> JobStatus:
-    """The status with secrets masked in the vendor's own text, which may echo
-    a request back (nothing a provider says is stored unredacted)."""
-    return dataclasses.replace(
-        status,
-        raw_status=redact(status.raw_status),
-        message=redact(status.message) if status.message else status.message,
-        children=tuple(redact(child) for child in status.children),
-        details={k: redact(v) if isinstance(v, str) else v for k, v in status.details.items()},
-    )
