@@ -9,18 +9,16 @@ Every claimed job ends in exactly one write: a poll's, a condition check's, or
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from monitor.clock import Clock
-from monitor.domain import State
 from monitor.engine.conditions import PollOutcome
 from monitor.engine.keeper import ConditionKeeper, Judgement
 from monitor.engine.limits import LimiterClosed, ProviderLimiter, ProviderPaused, within
-from monitor.engine.observe import Observation, observe_failure, observe_status
+from monitor.engine.observe import Observation, applied, observe_failure, observe_status
 from monitor.engine.recorder import Recorder
 from monitor.engine.wiring import Wiring
 from monitor.notify.outbox import address
@@ -153,7 +151,7 @@ class Poller:
         outcome: PollOutcome,
         held: HeldConditions | None,
     ) -> None:
-        updated = _apply(job, observation)
+        updated = applied(job, observation)
         watch = wiring.watches[job.watch]
         outbox = address(
             updated,
@@ -196,7 +194,7 @@ class Poller:
         observation = observe_failure(
             job, failure, self._clock.now(), watch.poll, self._rng.random()
         )
-        updated = _apply(job, observation)
+        updated = applied(job, observation)
         judgement = await self._keeper.judge(updated, wiring, PollOutcome(failure.kind))
         assert judgement is not None
         write = PollWrite(job.id, _changed_only(job, observation.changes))
@@ -249,14 +247,3 @@ def _changed_only(job: JobRecord, changes: dict[str, object]) -> dict[str, objec
 
 
 _MISSING = object()
-
-
-def _apply(job: JobRecord, observation: Observation) -> JobRecord:
-    """The job as it is after the observation's changes."""
-    fields = {name for name in JobRecord.__dataclass_fields__}
-    changes = {k: v for k, v in observation.changes.items() if k in fields}
-    if "state" in changes:
-        changes["state"] = State(changes["state"])
-    if "children" in changes:
-        changes["children"] = list(changes["children"])
-    return dataclasses.replace(job, **changes)
