@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__
+from monitor.commands.config_file import DEFAULT_CONFIG, load_config_or_report
 from monitor.problems import StartupProblem
 
-DEFAULT_CONFIG = "/etc/loadwatch/config.yaml"
 ONE_SHOT_CONNECT_SECONDS = 10
 
 
@@ -173,27 +173,8 @@ JSON_HELP = "print JSON for scripts instead of a table"
 SIMULATED_TYPES = ("kpa_flex", "comestri", "fullstory", "rocketchat", "incorta")
 
 
-def config_path(args: argparse.Namespace) -> Path:
-    return Path(args.config or os.environ.get("LOADWATCH_CONFIG") or DEFAULT_CONFIG)
-
-
-def _load(args: argparse.Namespace, secrets: bool = True) -> Any:
-    """The config, or None after printing why it cannot be used. Commands that
-    never call a provider or notifier pass `secrets=False`: they work without
-    the provider tokens and secret files (status on a host where only the
-    service has them)."""
-    from monitor.config import ConfigError, load_config
-
-    path = config_path(args)
-    try:
-        return load_config(path, secrets=secrets)
-    except ConfigError as error:
-        print(str(error), file=sys.stderr)
-        return None
-
-
 def _run(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config_or_report(args)
     if config is None:
         return 1
     if not config.providers:
@@ -216,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config_or_report(args)
     if config is None:
         return 1
     if not config.providers:
@@ -238,7 +219,7 @@ def _check(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from monitor import store_commands
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     return (
         1
         if config is None
@@ -250,7 +231,7 @@ def _history(args: argparse.Namespace) -> int:
     from monitor import store_commands
     from monitor.commands.history_options import history_filter
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     if config is None:
         return 1
     return store_commands.history(config, args.name, as_json=args.json, wanted=history_filter(args))
@@ -259,7 +240,7 @@ def _history(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from monitor import store_commands
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     if config is None:
         return 1
     notify = [name for value in args.notify or [] for name in value.split(",") if name]
@@ -269,12 +250,12 @@ def _watch(args: argparse.Namespace) -> int:
 def _unwatch(args: argparse.Namespace) -> int:
     from monitor import store_commands
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     return 1 if config is None else store_commands.unwatch(config, args.name)
 
 
 def _notify_test(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = load_config_or_report(args)
     if config is None:
         return 1
     from monitor.notify.test import notify_test
@@ -288,14 +269,14 @@ def _notify_test(args: argparse.Namespace) -> int:
 def _db_upgrade(args: argparse.Namespace) -> int:
     from monitor import store_commands
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     return 1 if config is None else store_commands.db_upgrade(config)
 
 
 def _db_status(args: argparse.Namespace) -> int:
     from monitor import store_commands
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     return 1 if config is None else store_commands.db_status(config)
 
 
@@ -321,7 +302,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from monitor.explain import CANNOT_RUN, run_explain
 
-    config = _load(args, secrets=False)
+    config = load_config_or_report(args, secrets=False)
     if config is None:
         return CANNOT_RUN
     return run_explain(config, args.provider, args.file, job=args.job, as_json=args.json)

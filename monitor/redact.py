@@ -7,9 +7,12 @@ leaves the process as text goes through `redact`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from monitor.domain import JobStatus
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4  # shorter values are too likely to be ordinary words
@@ -70,6 +73,18 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def status_without_secrets(status: JobStatus) -> JobStatus:
+    """The status with secrets masked in the vendor's own text, which may echo
+    a request back (nothing a provider says is stored unredacted)."""
+    return dataclasses.replace(
+        status,
+        raw_status=redact(status.raw_status),
+        message=redact(status.message) if status.message else status.message,
+        children=tuple(redact(child) for child in status.children),
+        details={k: redact(v) if isinstance(v, str) else v for k, v in status.details.items()},
+    )
 
 
 def forget_all() -> None:

@@ -1,6 +1,7 @@
 """Operator commands beyond the core set (issue 14): `wait`, `retry`,
 `silence`/`silences`/`unsilence`, `pause`/`resume`. Each module adds its commands to cli.py's parser
-through `register`, so cli.py stays a short list."""
+through `register`, so cli.py stays a short list. config_file finds and
+loads the config for every command, cli.py's own included."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from monitor.clock import Clock
+from monitor.commands.config_file import load_config_or_report
 
 
 def add_pause_commands(command: Any) -> None:
@@ -31,11 +32,10 @@ def run_resume(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, change: Any, done: str, already: str) -> int:
-    from monitor.cli import _load
     from monitor.store.access import open_and_upgrade
     from monitor.store.pausing import NoSuchWatch
 
-    config = _load(args, secrets=False)  # pausing needs no provider secret
+    config = load_config_or_report(args, secrets=False)  # pausing needs no provider secret
     if config is None:
         return 1
     store, _, _ = open_and_upgrade(config.database)

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 from monitor.clock import Clock
+from monitor.commands.config_file import load_config_or_report
 from monitor.notify.delivery import url_key
 
 
@@ -26,11 +27,10 @@ def add_retry_command(command: Any) -> None:
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    from monitor.cli import _load
     from monitor.store.requeue import dead_deliveries, requeue
     from monitor.store.store import Store
 
-    config = _load(args)
+    config = load_config_or_report(args)
     if config is None:
         return 1
     if args.notifier is not None and args.notifier not in config.notifiers:

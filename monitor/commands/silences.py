@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.clock import Clock
+from monitor.commands.config_file import load_config_or_report
 from monitor.config.types import parse_duration
 
 
@@ -113,10 +114,9 @@ def run_unsilence(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace, *, upgrade: bool) -> tuple[Any, Any]:
-    from monitor.cli import _load
     from monitor.store.store import Store
 
-    config = _load(args)
+    config = load_config_or_report(args)
     if config is None:
         return None, None
     store = Store(config.database)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from monitor.clock import Clock
+from monitor.commands.config_file import load_config_or_report
 from monitor.commands.wait_view import WaitView, make_view
 from monitor.config.types import parse_duration
 from monitor.domain import State
@@ -70,8 +70,6 @@ def _usage_error(message: str) -> NoReturn:
 
 def run_wait(args: argparse.Namespace) -> int:
     """The `wait` command: returns its exit status."""
-    from monitor.cli import _load as load_config_or_report
-
     try:
         timeout = _timeout(args.timeout)
         by_watch = _check_target(args)
@@ -213,32 +211,3 @@ def _nothing_yet(name: str, now: datetime) -> JobRecord:
     from monitor.engine.waiting import blank_job
 
     return blank_job("", f"(no job yet for {name})", now)
-
-
-def result_document(result: WaitResult, code: int, elapsed: float) -> dict[str, Any]:
-    """The final status as `--json` prints it."""
-    job = result.job
-    return {
-        "provider": job.provider,
-        "job": job.job_id,
-        "state": job.state.value,
-        "raw_status": job.raw_status,
-        "progress": job.progress,
-        "counts": {
-            k: v
-            for k, v in (("processed", job.processed), ("errors", job.errors), ("total", job.total))
-            if v is not None
-        },
-        "message": job.message,
-        "children": list(job.children),
-        "polls": job.polls,
-        "failed_polls": job.failed_polls,
-        "last_failure": job.last_failure,
-        "gave_up": result.gave_up,
-        "elapsed": round(elapsed, 3),
-        "exit_code": code,
-    }
-
-
-def print_document(document: dict[str, Any]) -> None:
-    print(json.dumps(document, indent=2))

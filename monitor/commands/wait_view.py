@@ -9,6 +9,7 @@ person still sees the other.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import datetime
@@ -75,8 +76,6 @@ class WaitView:
         return estimated_end(self._first_progress, reading)
 
     def finish(self, result: WaitResult, code: int) -> None:
-        from monitor.commands.wait import print_document, result_document
-
         self.close()
         elapsed = time.monotonic() - self._began
         if self._as_json:
@@ -161,3 +160,32 @@ def make_view(as_json: bool) -> WaitView:
 
 def _local(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone().strftime("%H:%M:%S")
+
+
+def result_document(result: WaitResult, code: int, elapsed: float) -> dict[str, Any]:
+    """The final status as `--json` prints it."""
+    job = result.job
+    return {
+        "provider": job.provider,
+        "job": job.job_id,
+        "state": job.state.value,
+        "raw_status": job.raw_status,
+        "progress": job.progress,
+        "counts": {
+            k: v
+            for k, v in (("processed", job.processed), ("errors", job.errors), ("total", job.total))
+            if v is not None
+        },
+        "message": job.message,
+        "children": list(job.children),
+        "polls": job.polls,
+        "failed_polls": job.failed_polls,
+        "last_failure": job.last_failure,
+        "gave_up": result.gave_up,
+        "elapsed": round(elapsed, 3),
+        "exit_code": code,
+    }
+
+
+def print_document(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2))

@@ -9,23 +9,22 @@ Every claimed job ends in exactly one write: a poll's, a condition check's, or
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from monitor.clock import Clock
-from monitor.domain import Event, JobStatus, State
+from monitor.domain import Event
 from monitor.engine.conditions import PollOutcome
 from monitor.engine.keeper import ConditionKeeper, Judgement
 from monitor.engine.limits import LimiterClosed, ProviderLimiter, ProviderPaused, within
-from monitor.engine.observe import Observation, observe_failure, observe_status
+from monitor.engine.observe import Observation, applied, observe_failure, observe_status
 from monitor.engine.recorder import Recorder
 from monitor.engine.wiring import Wiring
 from monitor.notify.outbox import address
 from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
-from monitor.redact import redact
+from monitor.redact import redact, status_without_secrets
 from monitor.store.conditions import HeldConditions
 from monitor.store.database import unavailable
 from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, due_changes
@@ -128,7 +127,11 @@ class Poller:
         else:
             outcome = PollOutcome()
             observation = observe_status(
-                job, _without_secrets(status), self._clock.now(), watch.poll, self._rng.random()
+                job,
+                status_without_secrets(status),
+                self._clock.now(),
+                watch.poll,
+                self._rng.random(),
             )
         await self._record(job, observation, provider, wiring, outcome, held)
 
@@ -149,7 +152,7 @@ class Poller:
         outcome: PollOutcome,
         held: HeldConditions | None,
     ) -> None:
-        updated = _apply(job, observation)
+        updated = applied(job, observation)
         watch = wiring.watches[job.watch]
         outbox = address(
             updated,
@@ -192,7 +195,7 @@ class Poller:
         observation = observe_failure(
             job, failure, self._clock.now(), watch.poll, self._rng.random()
         )
-        updated = _apply(job, observation)
+        updated = applied(job, observation)
         judgement = await self._keeper.judge(updated, wiring, PollOutcome(failure.kind))
         assert judgement is not None
         write = PollWrite(job.id, _changed_only(job, observation.changes))
@@ -253,26 +256,3 @@ def _changed_only(job: JobRecord, changes: dict[str, object]) -> dict[str, objec
 
 
 _MISSING = object()
-
-
-def _apply(job: JobRecord, observation: Observation) -> JobRecord:
-    """The job as it is after the observation's changes."""
-    fields = {name for name in JobRecord.__dataclass_fields__}
-    changes = {k: v for k, v in observation.changes.items() if k in fields}
-    if "state" in changes:
-        changes["state"] = State(changes["state"])
-    if "children" in changes:
-        changes["children"] = list(changes["children"])
-    return dataclasses.replace(job, **changes)
-
-
-def _without_secrets(status: JobStatus) -> JobStatus:
-    """The status with secrets masked in the vendor's own text, which may echo
-    a request back (nothing a provider says is stored unredacted)."""
-    return dataclasses.replace(
-        status,
-        raw_status=redact(status.raw_status),
-        message=redact(status.message) if status.message else status.message,
-        children=tuple(redact(child) for child in status.children),
-        details={k: redact(v) if isinstance(v, str) else v for k, v in status.details.items()},
-    )

@@ -23,9 +23,8 @@ from monitor.config import PollPolicy
 from monitor.domain import State
 from monitor.engine.limits import ProviderLimiter, ProviderPaused, within
 from monitor.engine.observe import Observation, applied, observe_failure, observe_status
-from monitor.engine.poller import _without_secrets
 from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
-from monitor.redact import redact
+from monitor.redact import redact, status_without_secrets
 from monitor.store.records import JobRecord
 
 log = logging.getLogger(__name__)
@@ -146,7 +145,7 @@ class JobWaiter:
             observation = self._failed(job, crash, now)
         else:
             observation = observe_status(
-                job, _without_secrets(status), now, self._policy, self._rng.random()
+                job, status_without_secrets(status), now, self._policy, self._rng.random()
             )
         job = applied(job, observation)
         self._on_poll(job)

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from monitor.config import NotifierSettings
-from monitor.notify.messages import MessageContext, context_from_data, render_for
+from monitor.notify.messages import MessageContext, context_from_data
+from monitor.notify.rendering import render_for
 from monitor.store.records import NotificationRecord
 
 

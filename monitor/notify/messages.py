@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor.domain import Event
 from monitor.notify.formatting import (
@@ -24,9 +24,6 @@ from monitor.notify.formatting import (
 )
 from monitor.notify.templates import describe, render_template
 from monitor.redact import redact
-
-if TYPE_CHECKING:
-    from monitor.config import NotifierSettings
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +93,6 @@ def render(
         body=truncate(redact((body or default_body).rstrip()), MAX_BODY_CHARS),
         notify_type=_notify_type_for(context),
     )
-
-
-def render_for(context: MessageContext, notifier: NotifierSettings) -> RenderedMessage:
-    """The message as `notifier` wants it: its templates, or with `format:
-    json` a JSON document as the body (notify/json_format.py)."""
-    if notifier.format != "json":
-        return render(context, notifier.title, notifier.body)
-    from monitor.notify.json_format import json_body
-
-    plain = render(context, notifier.title)
-    return RenderedMessage(plain.title, json_body(context), plain.notify_type)
 
 
 def notify_type_for(context: MessageContext) -> str:

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from monitor.config import NotifierSettings
 from monitor.domain import Event
 from monitor.notify.delivery import display_url, url_key
-from monitor.notify.messages import MessageContext, context_to_data, render_for
+from monitor.notify.messages import MessageContext, context_to_data
+from monitor.notify.rendering import render_for
 from monitor.store.records import JobRecord, OutboxEntry
 
 

@@ -85,7 +85,7 @@ class HttpJsonProvider(Provider):
         if self.settings.listing is None:
             problem = f"provider {self.name} has no list: block to discover jobs with"
             raise PollFailure(FailureKind.REJECTED, problem)
-        return await list_jobs(self, self.settings.listing, filters, since)
+        return await list_jobs(self.client, self.settings, self.settings.listing, filters, since)
 
     async def check_credentials(self) -> str:
         """Ask about a job that cannot exist: refused credentials (and an API

@@ -17,50 +17,30 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 from urllib.parse import quote, urljoin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+import httpx
 
 from monitor.providers.base import FailureKind, PollFailure, reason_text
 from monitor.providers.http import decode_json, raise_for_http_status, request
-from monitor.providers.jmespath_support import Expression, compile_expression
-
-if TYPE_CHECKING:
-    from monitor.providers.http_json import HttpJsonProvider
+from monitor.providers.http_json_settings import HttpJsonSettings, ListSettings
+from monitor.providers.jmespath_support import Expression
+from monitor.providers.timestamps import iso_or_epoch_time
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _compiles(text: str) -> str:
-    compile_expression(text)
-    return text
-
-
-JMESPath = Annotated[str, AfterValidator(_compiles)]
-
-
-class ListSettings(BaseModel):
-    """An http_json provider's job list endpoint."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: str
-    items: JMESPath
-    id: JMESPath
-    created: JMESPath | None = None
-    next: JMESPath | None = None
-    max_pages: int = Field(default=10, ge=1, le=1000)
-
-
 async def list_jobs(
-    provider: HttpJsonProvider, listing: ListSettings, filters: dict[str, Any], since: datetime
+    client: httpx.AsyncClient,
+    settings: HttpJsonSettings,
+    listing: ListSettings,
+    filters: dict[str, Any],
+    since: datetime,
 ) -> list[str]:
     """Ids of the listed jobs created since `since` (all listed jobs when the
     block has no `created`), walking `next` pages up to `max_pages`."""
-    from monitor.providers.http_json_mapping import _moment
-
-    url: str | None = _absolute(provider, _filled(listing.url, filters))
+    url: str | None = _absolute(settings, _filled(listing.url, filters))
     items, ids, created = Expression(listing.items), Expression(listing.id), None
     if listing.created is not None:
         created = Expression(listing.created)
@@ -68,12 +48,12 @@ async def list_jobs(
     for _ in range(listing.max_pages):
         if url is None:
             break
-        payload = await _get(provider, url)
+        payload = await _get(client, settings, url)
         for item in _search(items, payload) or []:
             job_id = _search(ids, item)
             if job_id is None or isinstance(job_id, dict | list):
                 continue
-            moment = _moment(_search(created, item)) if created is not None else None
+            moment = iso_or_epoch_time(_search(created, item)) if created is not None else None
             if created is None or (moment is not None and moment >= since):
                 found.append(str(job_id))
         following = _search(Expression(listing.next), payload) if listing.next else None
@@ -93,20 +73,20 @@ def _filled(template: str, filters: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda match: quote(str(filters[match.group(1)]), safe=""), template)
 
 
-def _absolute(provider: HttpJsonProvider, url: str) -> str:
+def _absolute(settings: HttpJsonSettings, url: str) -> str:
     if url.startswith("/"):
-        return provider.settings.base_url.rstrip("/") + url
+        return settings.base_url.rstrip("/") + url
     return url
 
 
-async def _get(provider: HttpJsonProvider, url: str) -> Any:
-    headers = dict(provider.settings.request.headers)
-    response = await request(provider.client, "GET", url, headers=headers)
+async def _get(client: httpx.AsyncClient, settings: HttpJsonSettings, url: str) -> Any:
+    headers = dict(settings.request.headers)
+    response = await request(client, "GET", url, headers=headers)
     if not response.is_success:
         raise_for_http_status(
             response,
-            not_found=provider.settings.not_found_status,
-            auth=provider.settings.auth_status,
+            not_found=settings.not_found_status,
+            auth=settings.auth_status,
         )
     return decode_json(response)
 

@@ -8,7 +8,6 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from jmespath.exceptions import JMESPathError
@@ -18,13 +17,11 @@ from monitor.providers.base import FailureKind, PollFailure, Throttled
 from monitor.providers.http import reason_text
 from monitor.providers.http_json_settings import ErrorKind, ErrorRule, HttpJsonSettings
 from monitor.providers.jmespath_support import Expression, is_true
-from monitor.providers.timestamps import iso_time
+from monitor.providers.timestamps import iso_or_epoch_time
 
 log = logging.getLogger(__name__)
 
 _FACTS = ("message", "children", "started_at", "finished_at", "job_id", "error_message")
-# Epoch numbers this large are milliseconds: 1e11 seconds is the year 5138.
-_EPOCH_MS_FROM = 1e11
 _FAILURES = {
     ErrorKind.REJECTED: (FailureKind.REJECTED, "{said}"),
     ErrorKind.AUTH: (FailureKind.AUTH, "credentials refused ({said})"),
@@ -91,8 +88,8 @@ class ResponseMapping:
             total=_count(self._fact("counts.total", payload)),
             message=_text(self._fact("message", payload)),
             children=_texts(self._fact("children", payload)),
-            started_at=_moment(self._fact("started_at", payload)),
-            finished_at=_moment(self._fact("finished_at", payload)),
+            started_at=iso_or_epoch_time(self._fact("started_at", payload)),
+            finished_at=iso_or_epoch_time(self._fact("finished_at", payload)),
             job_id=_scalar_text(self._fact("job_id", payload)),
             details={
                 name: value
@@ -239,16 +236,3 @@ def _number(value: Any) -> float | None:
 def _count(value: Any) -> int | None:
     number = _number(value)
     return int(number) if number is not None else None
-
-
-def _moment(value: Any) -> datetime | None:
-    """ISO 8601 text, or epoch seconds or milliseconds (told apart by size)."""
-    if isinstance(value, str):
-        return iso_time(value)
-    number = _number(value)
-    if number is None:
-        return None
-    try:
-        return datetime.fromtimestamp(number / 1000 if number >= _EPOCH_MS_FROM else number, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None

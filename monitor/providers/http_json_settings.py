@@ -22,7 +22,6 @@ from pydantic import (
 from monitor.config.types import Duration
 from monitor.domain import State
 from monitor.providers.base import ProviderSettings
-from monitor.providers.http_json_list import ListSettings
 from monitor.providers.jmespath_support import compile_expression
 
 JOB_PLACEHOLDER = "{job}"
@@ -145,6 +144,17 @@ def _error_rules(value: Any) -> Any:
     if isinstance(value, str):
         return [{"when": _compiles(value)}]
     return value
+
+
+class ListSettings(_Block):
+    """The block's job list endpoint, for `discover:` (http_json_list.py)."""
+
+    url: str
+    items: JMESPath
+    id: JMESPath
+    created: JMESPath | None = None
+    next: JMESPath | None = None
+    max_pages: int = Field(default=10, ge=1, le=1000)
 
 
 class HttpJsonSettings(ProviderSettings):

@@ -1,9 +1,13 @@
-"""Reading the vendors' ISO 8601 timestamps into aware UTC datetimes."""
+"""Reading the vendors' timestamps (ISO 8601 text, epoch numbers) into aware
+UTC datetimes."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+# Epoch numbers this large are milliseconds: 1e11 seconds is the year 5138.
+_EPOCH_MS_FROM = 1e11
 
 
 def iso_time(value: Any) -> datetime | None:
@@ -21,3 +25,17 @@ def iso_time(value: Any) -> datetime | None:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def iso_or_epoch_time(value: Any) -> datetime | None:
+    """ISO 8601 text (as `iso_time`), or epoch seconds or milliseconds (told
+    apart by size), as an aware UTC datetime; None otherwise."""
+    if isinstance(value, str):
+        return iso_time(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+        return datetime.fromtimestamp(number / 1000 if number >= _EPOCH_MS_FROM else number, UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None  # not a number, or NaN, infinite or out of range

@@ -11,9 +11,8 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.config import PollPolicy
 from monitor.domain import JobStatus, State
-from monitor.engine.observe import observe_failure, observe_status
+from monitor.engine.observe import applied, observe_failure, observe_status
 from monitor.engine.policy import backoff_delay, eta_delay, jittered
-from monitor.engine.poller import _apply
 from monitor.providers.base import FailureKind, PollFailure
 from monitor.store.records import JobRecord
 
@@ -48,7 +47,7 @@ class Walk:
         else:
             assert status is not None
             observation = observe_status(self.job, status, now, self.policy, NO_SPREAD)
-        self.job = _apply(self.job, observation)
+        self.job = applied(self.job, observation)
         assert observation.next_poll_at is not None
         delay = (observation.next_poll_at - now).total_seconds()
         self.delays.append(delay)
