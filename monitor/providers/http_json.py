@@ -3,7 +3,6 @@ request per poll, the answer mapped by JMESPath (http_json_mapping.py)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -15,6 +14,7 @@ from monitor.providers.base import FailureKind, PollFailure, Provider, ProviderS
 from monitor.providers.http import decode_json, raise_for_http_status, request
 from monitor.providers.http_json_mapping import Evaluation, ResponseMapping
 from monitor.providers.http_json_settings import JOB_PLACEHOLDER, HttpJsonSettings
+from monitor.providers.sanitize import load_json
 
 # An id no job has, for the credential check.
 _NO_SUCH_JOB = "loadwatch-credential-check"
@@ -117,6 +117,6 @@ def _small_json(response: httpx.Response) -> Any:
     if len(response.content) > _ERROR_BODY_LIMIT:
         return None
     try:
-        return json.loads(response.content)
+        return load_json(response.content)
     except ValueError:
         return None
