@@ -23,8 +23,10 @@ from typing import Any
 from monitor.domain import JobStatus, State
 from monitor.redact import redact
 
-INT_MAX = 2**63 - 1  # SQLite INTEGER and PostgreSQL bigint
-INT_MIN = -(2**63) + 1
+# Counts go to Integer columns: 32 bits on PostgreSQL (SQLite's are 64).
+INT_MAX = 2**31 - 1
+INT_MIN = -(2**31)
+JSON_INT_LIMIT = 2**63 - 1  # integers in JSON columns beyond this are kept as text
 CUT_MARK = "…"
 
 # Column widths in monitor/store/tables.py.
@@ -82,7 +84,7 @@ def _as_text(value: Any) -> str:
 
 
 def clean_count(value: Any) -> int | None:
-    """A count that fits a 64-bit column: clamped; None when not a number."""
+    """A count that fits its 32-bit column: clamped; None when not a number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if isinstance(value, float):
@@ -124,7 +126,7 @@ def clean_data(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return value if INT_MIN <= value <= INT_MAX else cut(str(value), 40)
+        return value if abs(value) <= JSON_INT_LIMIT else _big_number_text(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
@@ -137,6 +139,13 @@ def clean_data(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [clean_data(item, depth + 1) for item in list(value)[:MAX_DETAIL_ITEMS]]
     return clean_text(str(value), DETAIL_CHARS)
+
+
+def _big_number_text(value: int) -> str:
+    try:
+        return cut(str(value), 40)
+    except ValueError:  # more digits than Python will print
+        return f"a number of {value.bit_length()} bits"
 
 
 def clean_children(children: Any) -> tuple[str, ...]:
