@@ -29,7 +29,9 @@ from monitor.providers.base import ProviderSettings
 
 _HOUR = 3600.0
 _DAY = 24 * _HOUR
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# A letter or digit first: no "." or ".." (they read as paths in URLs and
+# files), no "-" that a command line would take for an option.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _DEADLINE_FORMS = "use a duration like 24h, a time of day like 06:00, auto, or off"
 
@@ -41,8 +43,17 @@ class _Settings(BaseModel):
 def check_name(value: str) -> str:
     """`value` if it can name a watch, provider or notifier (it is used in the CLI)."""
     if not _NAME.fullmatch(value):
-        raise ValueError(f"'{value}' is not a valid name (use letters, digits, - _ .)")
+        raise ValueError(
+            f"'{_shown(value)}' is not a valid name"
+            " (use letters, digits, - _ .; at most 200, starting with a letter or digit)"
+        )
     return value
+
+
+def _shown(value: str) -> str:
+    """A refused name as it may be quoted in an error: controls escaped, cut short."""
+    shown = value.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return shown if len(shown) <= 60 else shown[:59] + "…"
 
 
 Name = Annotated[str, AfterValidator(check_name)]

@@ -17,6 +17,7 @@ from typing import Any
 from monitor import report
 from monitor.config import Config
 from monitor.engine.runtime_watches import WatchRefused, runtime_spec
+from monitor.providers.sanitize import escape_controls, load_json
 from monitor.redact import redact
 from monitor.service.health import HealthCheck
 from monitor.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -153,9 +154,9 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="loadwatch"'}
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"the body is not JSON: {error}") from None
+        payload = load_json(body or b"null")
+    except ValueError as error:  # not JSON, not UTF-8, NaN, huge numbers, deep nesting
+        raise BadRequest(f"the body is not JSON: {escape_controls(str(error))[:200]}") from None
     if not isinstance(payload, dict):
         raise BadRequest('the body must be a JSON object such as {"provider": "hr", "job": "42"}')
     return payload
