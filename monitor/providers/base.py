@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.config.types import Duration, Rate
 from monitor.domain import JobStatus
@@ -101,6 +101,20 @@ class ProviderSettings(BaseModel):
     max_rps: Rate = 5.0
     max_concurrency: int = Field(default=4, ge=1)
     timeout: Duration = 30.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_a_url(cls, value: str) -> str:
+        """An http(s) URL with a host (empty only where a type allows it)."""
+        if value == "":
+            return value
+        try:
+            url = httpx.URL(value)
+        except (httpx.InvalidURL, TypeError, ValueError) as error:
+            raise ValueError(f"base_url is not a URL: {escape_controls(str(error))}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("base_url must be an http:// or https:// URL with a host")
+        return value
 
     def secrets(self) -> list[str]:
         """Values in this block that must never be shown (tokens, keys)."""
