@@ -26,6 +26,7 @@ from monitor.domain import Event
 from monitor.notify.console import register_console_scheme
 from monitor.notify.templates import check_template
 from monitor.providers.base import ProviderSettings
+from monitor.providers.sanitize import storable_job_id
 
 _HOUR = 3600.0
 _DAY = 24 * _HOUR
@@ -152,12 +153,31 @@ def _job_id_text(value: Any) -> Any:
     return value
 
 
+def check_job_id(value: str) -> str:
+    """`value` if it can be stored and sent as a job id (the jobs.job_id column)."""
+    if storable_job_id(value) is None:
+        raise ValueError(
+            f"'{_shown(value)}' cannot be a job id (at most 500 characters, no control characters)"
+        )
+    return value
+
+
+JobId = Annotated[
+    str, BeforeValidator(_job_id_text), Field(min_length=1), AfterValidator(check_job_id)
+]
+
+
 class WatchSettings(WatchPolicy):
     """One watched job (`job`) or stream of new jobs (`discover`), defaults merged in."""
 
     name: Name
     provider: str
-    job: Annotated[str, BeforeValidator(_job_id_text), Field(min_length=1)] | None = None
+    job: (
+        Annotated[
+            str, BeforeValidator(_job_id_text), Field(min_length=1), AfterValidator(check_job_id)
+        ]
+        | None
+    ) = None
     discover: dict[str, Any] | None = None  # filters, passed to the provider as given
 
     @model_validator(mode="after")

@@ -63,6 +63,7 @@ class Throttled(Exception):
     None when the vendor gave no time (the engine backs off on its own)."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        reason = reason_text(reason)
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after

@@ -70,6 +70,14 @@ HOSTILE = {
         BASE + "defaults: {stall_after: .inf}\n",
         r"config\.yaml:7: defaults\.stall_after: .*finite",
     ),
+    "job id with a control character": (
+        BASE.replace('job: "1"', 'job: "1\\u001b[2J"'),
+        r"config\.yaml:6: watches\[0\]\.job: .*cannot be a job id",
+    ),
+    "job id longer than its column": (
+        BASE.replace('job: "1"', f'job: "{"9" * 600}"'),
+        r"config\.yaml:6: watches\[0\]\.job: .*cannot be a job id",
+    ),
     "NaN rate": (
         BASE.replace("token: abcd1234", "token: abcd1234, max_rps: .nan"),
         r"config\.yaml:2: providers\.hr\.max_rps: ",

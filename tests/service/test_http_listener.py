@@ -187,6 +187,14 @@ def test_bad_watch_names_are_refused(listener: HttpListener, name: str) -> None:
     assert "\n" not in answer.json()["error"]
 
 
+@pytest.mark.parametrize("job", ["1\n2", "\x1b[2J", "x" * 501, "a\u202eb"])
+def test_job_ids_that_cannot_be_stored_are_refused(listener: HttpListener, job: str) -> None:
+    answer = httpx.post(
+        f"{listener.url}/api/watches", json={"provider": "hr", "job": job}, headers=AUTH, timeout=10
+    )
+    assert answer.status_code == 400, answer.text
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
