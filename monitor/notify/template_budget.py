@@ -33,7 +33,12 @@ _WIDE_FORMAT = re.compile(r"\d{5,}|\*")  # a width or precision of 10,000 or mor
 
 
 class BudgetExceeded(SecurityError):
-    """The template went past its budget; the text says which."""
+    """The template went past its budget; the text says which. `costly` when
+    it spent its time (or loop turns) getting there."""
+
+    def __init__(self, message: str, *, costly: bool = False) -> None:
+        super().__init__(message)
+        self.costly = costly
 
 
 class _Budget(threading.local):
@@ -62,7 +67,9 @@ def check_time() -> None:
     """Raise BudgetExceeded once the render has used up its time."""
     deadline = _budget.deadline
     if deadline is not None and time.monotonic() > deadline:
-        raise BudgetExceeded(f"template ran past its time budget of {RENDER_SECONDS:g}s")
+        raise BudgetExceeded(
+            f"template ran past its time budget of {RENDER_SECONDS:g}s", costly=True
+        )
 
 
 def bounded_loop(iterable: Iterable[Any]) -> Iterator[Any]:
@@ -71,7 +78,9 @@ def bounded_loop(iterable: Iterable[Any]) -> Iterator[Any]:
     for item in iterable:
         _budget.iterations += 1
         if _budget.iterations > MAX_ITERATIONS:
-            raise BudgetExceeded(f"template loops ran more than {MAX_ITERATIONS} times")
+            raise BudgetExceeded(
+                f"template loops ran more than {MAX_ITERATIONS} times", costly=True
+            )
         check_time()
         yield item
 

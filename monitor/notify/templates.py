@@ -10,6 +10,8 @@ sends the default wording instead of a half-empty message.
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,17 +61,46 @@ def check_template(source: str) -> None:
 def render_template(source: str, variables: dict[str, Any], limit: int) -> str:
     """`source` rendered with `variables`, cut off once it passes `limit`
     characters, within the time and size budget of template_budget.py.
-    Raises whatever the template did wrong (BudgetExceeded past the budget)."""
+    Raises whatever the template did wrong (BudgetExceeded past the budget).
+
+    Rendering runs where messages are made, on the event loop: a template that
+    used up its time budget is not tried again for RESTING_SECONDS, so a burst
+    of job ends costs the loop one budget, not one per message."""
+    _refuse_if_resting(source)
     pieces: list[str] = []
     size = 0
-    with budget():
-        for piece in compile_template(source).generate(variables):
-            pieces.append(piece)
-            size += len(piece)
-            if size > limit:  # stop an endless loop early rather than cap afterwards
-                break
-            check_time()
+    try:
+        with budget():
+            for piece in compile_template(source).generate(variables):
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:  # stop an endless loop early rather than cap afterwards
+                    break
+                check_time()
+    except BudgetExceeded as exceeded:
+        if exceeded.costly:
+            with _resting_lock:
+                _resting[source] = time.monotonic()
+        raise
     return "".join(pieces)
+
+
+RESTING_SECONDS = 600.0
+_resting: dict[str, float] = {}  # template source -> when it last ran out of time
+_resting_lock = threading.Lock()
+
+
+def _refuse_if_resting(source: str) -> None:
+    with _resting_lock:
+        since = _resting.get(source)
+        if since is not None and time.monotonic() - since >= RESTING_SECONDS:
+            del _resting[source]
+            since = None
+    if since is not None:
+        raise BudgetExceeded(
+            f"template skipped: it ran past its budget {time.monotonic() - since:.0f}s ago"
+            f" (tried again after {RESTING_SECONDS:.0f}s)"
+        )
 
 
 def describe(error: Exception) -> str:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from monitor.notify.messages import MAX_BODY_CHARS, MAX_TITLE_CHARS, MessageContext, render
 from monitor.notify.template_budget import MAX_ITERATIONS, RENDER_SECONDS
+from monitor.notify import templates
 from monitor.notify.templates import check_template
 
 FAILED = MessageContext(
@@ -27,6 +28,12 @@ FAILED = MessageContext(
 )
 # Generous: the budget is a quarter second; anything near this means a hang.
 HANG = 5.0
+
+@pytest.fixture(autouse=True)
+def _fresh_budgets() -> None:
+    """Each test starts with no template resting after an earlier runaway."""
+    templates._resting.clear()
+
 
 RUNAWAY = {
     "nested empty loops": (
@@ -120,6 +127,25 @@ def test_one_runaway_render_costs_about_its_budget() -> None:
     render(FAILED, title_template=template, body_template=template)
     # Two templates, each cut at its budget (plus slack for a loaded machine).
     assert time.monotonic() - started < 2 * RENDER_SECONDS + HANG
+
+
+def test_a_runaway_template_rests_so_a_burst_of_job_ends_costs_one_budget(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = RUNAWAY["exponential macro"][0]
+    with caplog.at_level(logging.WARNING, logger="monitor.notify.messages"):
+        render(FAILED, body_template=template)
+        started = time.monotonic()
+        for _ in range(50):
+            assert render(FAILED, body_template=template).body == render(FAILED).body
+        rested = time.monotonic() - started
+    assert rested < 10 * RENDER_SECONDS  # not fifty budgets: the template was not run again
+    assert "template skipped: it ran past its budget" in caplog.text
+    monkeypatch.setattr(templates, "RESTING_SECONDS", 0.0)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monitor.notify.messages"):
+        render(FAILED, body_template=template)
+    assert "time budget" in caplog.text  # tried again once its rest is over
 
 
 # --- property: any composition of the pieces a template is made of ------------------
