@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.notify import templates
 from monitor.notify.messages import MAX_BODY_CHARS, MAX_TITLE_CHARS, MessageContext, render
 from monitor.notify.template_budget import MAX_ITERATIONS, RENDER_SECONDS
-from monitor.notify import templates
 from monitor.notify.templates import check_template
 
 FAILED = MessageContext(
@@ -28,6 +28,7 @@ FAILED = MessageContext(
 )
 # Generous: the budget is a quarter second; anything near this means a hang.
 HANG = 5.0
+
 
 @pytest.fixture(autouse=True)
 def _fresh_budgets() -> None:
