@@ -141,6 +141,9 @@ class Provider(ABC):
         own_discover = cls.__dict__.get("discover")
         if own_discover is not None and not getattr(own_discover, "_sanitized", False):
             cls.discover = _safe_discover(own_discover)  # type: ignore[method-assign]
+        own_check = cls.__dict__.get("check_credentials")
+        if own_check is not None and not getattr(own_check, "_sanitized", False):
+            cls.check_credentials = _safe_check(own_check)  # type: ignore[method-assign]
 
     def __init__(self, name: str, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
         if not isinstance(settings, self.settings_model):
@@ -254,3 +257,17 @@ def _safe_discover(discover: Callable[..., Any]) -> Callable[..., Any]:
 
     discover_safely._sanitized = True  # type: ignore[attr-defined]
     return discover_safely
+
+
+def _safe_check(check: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(check)
+    async def check_safely(self: Provider) -> str:
+        try:
+            return clean_text(await check(self), 300)
+        except (PollFailure, Throttled, NotImplementedError):
+            raise
+        except SHAPE_ERRORS as error:
+            raise shape_failure(error) from None
+
+    check_safely._sanitized = True  # type: ignore[attr-defined]
+    return check_safely
