@@ -4,14 +4,17 @@ No terminal notification is lost; a message is repeated only when the
 daemon that sent it died before marking it sent (the documented
 at-least-once window), and a repeat carries the same idempotency key.
 
-Sized to stay fast: 20 jobs finishing over ~10 s, a kill every 0.1-1.5 s
-after each start. The seed is printed so a failure can be replayed."""
+Sized to stay fast: 20 jobs finishing over ~10 s; each run is killed
+0.1-1.5 s after it starts, or at a random halt point of a notification's
+life (monitor/notify/halt.py) when one comes sooner, so the send-to-mark
+window is hit too. The seed is printed so a failure can be replayed."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
 import os
+import queue
 import random
 import time
 from pathlib import Path
@@ -43,6 +46,18 @@ def outbox_status(database_url: str) -> dict[str, str]:
             return {key: status for key, status in rows}
     finally:
         store.close()
+
+
+def line_within(daemon: DaemonProcess, text: str, seconds: float) -> bool:
+    """Whether a stderr line with `text` comes within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            if text in daemon.lines.get(timeout=left):
+                return True
+        except queue.Empty:
+            return False
+    return False
 
 
 def settled(receiver, database_url: str, expected: set[str]) -> bool:
@@ -79,10 +94,19 @@ def test_sigkills_at_random_moments_lose_nothing(tmp_path: Path, database_url, j
         kills: list[tuple[int, dict[str, str]]] = []  # (messages so far, outbox after the kill)
         started = time.monotonic()
         while time.monotonic() - started < CHAOS_SECONDS:
-            daemon = DaemonProcess(config, **{halt.LEASE_VARIABLE: "1"})
+            # Half the runs die at a random moment; the others at a random point of
+            # a notification's life (after its commit, its claim or its send), if
+            # one comes within a second and a half.
+            point = rng.choice([None, *halt.POINTS])
+            environment = {halt.LEASE_VARIABLE: "1"}
+            if point is not None:
+                environment[halt.HALT_VARIABLE] = point
+            daemon = DaemonProcess(config, **environment)
             try:
                 daemon.wait_for_line("loadwatch running")
-                time.sleep(rng.uniform(0.1, 1.5))  # the random moment, not a synchronisation
+                moment = rng.uniform(0.1, 1.5)
+                if point is None or not line_within(daemon, halt.MARKER, moment):
+                    time.sleep(moment)  # the random moment, not a synchronisation
             finally:
                 daemon.kill()
             kills.append((len(json_receiver.messages), outbox_status(database_url)))
@@ -103,10 +127,11 @@ def test_sigkills_at_random_moments_lose_nothing(tmp_path: Path, database_url, j
     assert not lost, f"lost {sorted(lost)} (seed {seed})"
     assert set(counts) == expected  # nothing but the terminal events
     for key in repeated:
-        first = keys.index(key)
-        # The daemon that sent the first copy was killed before it marked it sent.
-        killed_after = next(outbox for seen, outbox in kills if seen > first)
-        assert killed_after.get(key) == "pending", (key, seed)
-        titles = {json_receiver.messages[i]["title"] for i, k in enumerate(keys) if k == key}
+        copies = [index for index, sent in enumerate(keys) if sent == key]
+        for copy in copies[:-1]:
+            # Every copy but the last came from a daemon killed before it marked it sent.
+            killed_after = next(outbox for seen, outbox in kills if seen > copy)
+            assert killed_after.get(key) == "pending", (key, copy, seed)
+        titles = {json_receiver.messages[index]["title"] for index in copies}
         assert len(titles) == 1  # the same message, under the same key
     assert set(outbox_status(database_url).values()) == {"sent"}
