@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _CONNECTION_TIMEOUT = 10.0  # a client that sends nothing for this long is dropped
 BODY_SECONDS = 5.0  # the whole body must arrive within this, however it is dripped
+HEAD_SECONDS = 10.0  # the request line and headers likewise, counted from the wait's start
 BACKLOG = 128  # connections the kernel queues while every thread is busy
 MAX_URL_CHARS = 2048
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
@@ -90,6 +91,17 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"loadwatch/{__version__}"
     sys_version = ""
     timeout = _CONNECTION_TIMEOUT
+
+    def handle_one_request(self) -> None:
+        """One request, its line and headers within HEAD_SECONDS in all: the
+        socket timeout alone restarts with every byte a slow client drips."""
+        plain = self.rfile
+        self.rfile = _Deadline(plain, self.connection, time.monotonic() + HEAD_SECONDS)  # type: ignore[assignment]
+        try:
+            super().handle_one_request()
+        finally:
+            self.rfile = plain
+            self.connection.settimeout(self.timeout)
 
     def do_GET(self) -> None:
         self._answer(b"")
@@ -181,3 +193,23 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Access lines at debug level: a scrape every 15 s is not news.
         log.debug("HTTP %s %s", self.address_string(), escape_text(format % args))
+
+
+class _Deadline:
+    """The request's input stream, whose line reads (request line, headers)
+    share one deadline; other reads (the body, with its own) pass through."""
+
+    def __init__(self, stream: Any, connection: socket.socket, deadline: float) -> None:
+        self._stream = stream
+        self._connection = connection
+        self._deadline = deadline
+
+    def readline(self, limit: int = -1) -> bytes:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request line and headers too slow")
+        self._connection.settimeout(left)
+        return bytes(self._stream.readline(limit))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

@@ -42,6 +42,7 @@ class AlwaysBeating(Heartbeat):
 @pytest.fixture
 def listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpListener]:
     monkeypatch.setattr(listener_module, "BODY_SECONDS", 1.0)
+    monkeypatch.setattr(listener_module, "HEAD_SECONDS", 1.0)
     path = tmp_path / "config.yaml"
     path.write_text(
         textwrap.dedent(
@@ -124,6 +125,31 @@ def test_a_body_shorter_than_its_length_costs_the_body_deadline_not_the_thread(
     took = time.monotonic() - started
     assert status_and_json(reply) == (408, {"error": "the body did not arrive within 1s"})
     assert took < 4.0  # the connection timeout (10 s) and the old 30 s are far off
+
+
+def test_headers_dripped_slowly_cost_the_head_deadline_not_the_thread(
+    listener: HttpListener,
+) -> None:
+    with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as connection:
+        started = time.monotonic()
+        closed_after = None
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 100:
+            try:
+                connection.sendall(bytes([byte]))
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+            time.sleep(0.05)  # the drip itself: each byte well within the idle timeout
+            if time.monotonic() - started > 4:
+                break
+        if closed_after is None:
+            connection.settimeout(5)
+            try:
+                assert connection.recv(100) == b""  # the listener hung up
+            except ConnectionResetError:
+                pass
+            closed_after = time.monotonic() - started
+    assert closed_after < 4.0  # HEAD_SECONDS is 1 here; the idle timeout alone would never
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS", "BREW", "TRACE"])
