@@ -78,7 +78,7 @@ async def test_headers_dripped_slowly_cost_no_more_than_the_timeout(
         took = time.monotonic() - started
     assert raised.value.kind is FailureKind.TIMEOUT
     assert raised.value.reason == f"timeout after 1s waiting for 127.0.0.1:{slow_server.port}"
-    assert took < TIMEOUT + DRIP_SECONDS  # a second byte would already be one too many
+    assert took < 3 * TIMEOUT  # the drip would take 40 s; slack for a loaded machine
 
 
 PROVIDER_BLOCKS = {
