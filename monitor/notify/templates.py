@@ -159,6 +159,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             size = _sequence_size(left) * _number(right) + _sequence_size(right) * _number(left)
             if size > MAX_OUTPUT_CHARS:
                 raise SecurityError("repetition too large")
+            if abs(_number(left)).bit_length() + abs(_number(right)).bit_length() > 4096:
+                raise SecurityError("number too large")  # squaring in a loop would not end
         if operator == "+":
             check_size_of(_sequence_size(left) + _sequence_size(right))
         if operator == "%":

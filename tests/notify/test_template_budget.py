@@ -69,6 +69,11 @@ RUNAWAY = {
     "slice filter": ("{{ [1]|slice(999999999)|list }}", "at most"),
     "list repetition": ("{{ (range(10000)|list) * 100 }}", "repetition too large"),
     "huge power": ("{{ 9 ** 999999 }}", "number too large"),
+    "squaring in a loop": (
+        "{% set ns = namespace(x=3) %}{% for i in range(40) %}"
+        "{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x % 10 }}",
+        "number too large",
+    ),
     "recursive loop": (
         "{% for x in range(100000) recursive %}{{ loop(range(100000)) }}{% endfor %}",
         "",
