@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 from monitor.config import Config
 from monitor.simulators.base import RecordedRequest, Reply, Simulator
@@ -43,13 +44,14 @@ _JSON = {"Content-Type": "application/json"}
 def vendor_config(
     tmp_path: Path,
     database_url: str,
-    vendor: ScriptedBytes,
+    vendor: ScriptedBytes | SimpleNamespace,
     receiver_url: str,
     jobs: list[str],
     *,
     token: str = "vendor-token-0000",
     notifier_extra: str = "",
     top_extra: str = "",
+    provider_extra: str = "",
 ) -> Config:
     """A daemon polling `jobs` on `vendor` every 50 ms; two failed polls make
     a job unreachable."""
@@ -69,6 +71,7 @@ providers:
     type: http_json
     base_url: {vendor.url}
     max_rps: 1000
+{provider_extra}
     request:
       url: /jobs/{{job}}
       headers: {{Authorization: "Bearer {token}"}}
