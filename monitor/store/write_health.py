@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -30,39 +31,51 @@ log = logging.getLogger(__name__)
 WRITE_OPTION = "loadwatch_write"  # execution option that marks a writing connection
 
 
-class WriteHealth:
-    """The fate of the latest writes to one database."""
+FAILING_FOR = 30.0  # a failed write keeps health "failing" this long
 
-    def __init__(self) -> None:
+
+class WriteHealth:
+    """The fate of the latest writes to one database: failing while a write
+    failed in the last FAILING_FOR seconds. (A window, not the last write
+    alone: with a full disk, small updates may still pass between the
+    writes that need room, and health must not flap to "ok" on them.)"""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
-        self.failing_since: float | None = None  # monotonic; None while writes pass
+        self.last_failure_at: float | None = None
         self.reason: str | None = None
-        self.failures = 0  # failed writes since the last success
+        self.failures = 0  # failed writes since writes began failing
         self.wal_to_truncate = False  # SQLite: a full disk left a large WAL behind
 
     def succeeded(self) -> None:
         with self._lock:
-            if self.failing_since is not None:
+            if self.last_failure_at is not None and not self._failing():
                 log.warning("database writes succeed again after %d failures", self.failures)
-            self.failing_since = None
-            self.reason = None
-            self.failures = 0
+                self.last_failure_at, self.reason, self.failures = None, None, 0
 
     def failed(self, error: BaseException | str) -> None:
         reason = error if isinstance(error, str) else _one_line(error)
         with self._lock:
-            if self.failing_since is None:
-                self.failing_since = time.monotonic()
+            if not self._failing():
+                self.failures = 0
+            self.last_failure_at = self._clock()
             self.reason = redact(reason)[:300]
             self.failures += 1
 
     def verdict(self) -> str:
-        """ "ok" while writes pass; else since when and why they fail."""
+        """ "ok" unless a write failed in the last FAILING_FOR seconds; else why."""
         with self._lock:
-            if self.failing_since is None:
+            if not self._failing() or self.last_failure_at is None:
                 return "ok"
-            since = time.monotonic() - self.failing_since
-            return f"writes failing for {since:.0f}s ({self.failures} failed): {self.reason}"
+            ago = self._clock() - self.last_failure_at
+            return (
+                f"writes failing ({self.failures} failed, the last {ago:.0f}s ago): {self.reason}"
+            )
+
+    def _failing(self) -> bool:
+        last = self.last_failure_at
+        return last is not None and self._clock() - last <= FAILING_FOR
 
 
 _trackers: weakref.WeakKeyDictionary[Engine, WriteHealth] = weakref.WeakKeyDictionary()

@@ -21,7 +21,7 @@ from monitor.store.database import is_connection_loss, open_engine, writer
 from monitor.store.records import PollWrite
 from monitor.store.store import Store
 from monitor.store.tables import jobs, watches
-from monitor.store.write_health import write_health
+from monitor.store.write_health import FAILING_FOR, write_health
 from tests.conftest import _postgres_url
 from tests.notify.helpers import track
 
@@ -153,6 +153,8 @@ def test_a_full_disk_is_reported_and_recovers_once_space_is_freed(
         pages = db.exec_driver_sql("PRAGMA page_count").scalar()
     limit.pages = int(pages or 0) + 8
     tracker = write_health(sqlite_store.engine)
+    clock = [1000.0]
+    tracker._clock = lambda: clock[0]  # the failing window passes when the test says
     health = HealthCheck(Heartbeat(), lambda: True, lambda: False, sqlite_store.ping,
                          writes=tracker.verdict)  # fmt: skip
     metrics = Metrics(sqlite_store, loop_lag=lambda: 0.0)
@@ -161,7 +163,7 @@ def test_a_full_disk_is_reported_and_recovers_once_space_is_freed(
 
     assert "full" in str(error)
     assert not is_connection_loss(error)
-    assert tracker.verdict().startswith("writes failing for ")
+    assert tracker.verdict().startswith("writes failing (")
     assert "database or disk is full" in health.database_verdict()
     assert not health.report().healthy
     assert b"loadwatch_database_up 0.0" in metrics.exposition()
@@ -171,6 +173,9 @@ def test_a_full_disk_is_reported_and_recovers_once_space_is_freed(
     with sqlite_store.engine.connect() as db:
         db.exec_driver_sql("PRAGMA max_page_count = 1073741823")
     sqlite_store.engine.dispose()  # connections made while full keep their limit (the test's)
+    sqlite_store.save_poll(job.id, PollWrite({"message": "recovered"}), NOW)
+    assert tracker.verdict().startswith("writes failing")  # within the window still
+    clock[0] += FAILING_FOR + 1
     sqlite_store.save_poll(job.id, PollWrite({"message": "recovered"}), NOW)
 
     assert tracker.verdict() == "ok"
