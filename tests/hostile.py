@@ -10,11 +10,17 @@ import re
 from datetime import datetime
 from typing import Any
 
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from monitor.domain import JobStatus, State
 from monitor.providers.base import PollFailure
 from monitor.providers.sanitize import INT_MAX, INT_MIN
+
+# Health checks the property tests turn off: slow generation on a shared
+# machine, big hostile inputs, and fixtures (a database, a listener) that are
+# meant to be shared by every example.
+TOLERANT = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 
 # A string with every kind of trouble: NUL, ANSI escapes, newlines, lone
 # surrogates, bidi overrides, and long runs.

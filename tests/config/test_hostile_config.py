@@ -122,7 +122,10 @@ def test_check_reports_an_alias_bomb_without_a_traceback(config_file: Path) -> N
 PROPERTY = settings(
     max_examples=200,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 KEYS = [
     "providers", "notifiers", "watches", "defaults", "http", "database", "type", "base_url",

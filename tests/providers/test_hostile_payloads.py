@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.config import load_config
@@ -20,6 +20,7 @@ from monitor.providers.base import PollFailure, Provider, Throttled
 from monitor.providers.http import decode_json, make_client
 from monitor.providers.registry import provider_class
 from tests.hostile import (
+    TOLERANT,
     any_json,
     assert_safe_failure,
     assert_safe_status,
@@ -147,7 +148,11 @@ wire_bodies = st.one_of(
 
 
 @pytest.mark.parametrize("provider", [*sorted(BUILT_IN), *sorted(MAPPINGS)])
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=TOLERANT,
+)
 @given(body=wire_bodies, status=st.sampled_from([200, 200, 200, 400, 401, 404, 429, 500]))
 def test_poll_of_any_body_is_a_status_or_a_failed_poll(
     provider: str, body: bytes, status: int

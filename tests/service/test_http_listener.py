@@ -221,7 +221,12 @@ def test_job_ids_that_cannot_be_stored_are_refused(listener: HttpListener, job: 
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(
     body=st.one_of(
