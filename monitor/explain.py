@@ -21,6 +21,7 @@ from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
 from monitor.providers.http import make_client
 from monitor.providers.http_json import HttpJsonProvider
 from monitor.providers.registry import provider_class
+from monitor.providers.sanitize import UnsafeJson, load_json
 from monitor.redact import redact
 
 MAPPED, FAILED_POLL, CANNOT_RUN = 0, 1, 2
@@ -70,10 +71,11 @@ async def _parse(name: str, settings: Any, payload: Any, job_id: str) -> tuple[J
     async with make_client(settings) as client:
         provider: Provider = provider_class(settings.type)(name, settings, client)
         if isinstance(provider, HttpJsonProvider):
+            status = provider.parse(payload, job_id)  # the poll's own checks, then which rule
             evaluation = provider.evaluate(payload, job_id)
             rule = provider.settings.rules[evaluation.rule]
             decided = {"index": evaluation.rule, "when": rule.when, "state": rule.state.value}
-            return evaluation.status, decided
+            return status, decided
         return provider.parse(payload, job_id), None
 
 
@@ -82,7 +84,9 @@ def _decode(body: bytes) -> Any:
     if not body.strip():
         raise PollFailure(FailureKind.MALFORMED, "malformed payload: empty body")
     try:
-        return json.loads(body)
+        return load_json(body)
+    except UnsafeJson as unsafe:
+        raise PollFailure(FailureKind.MALFORMED, f"malformed payload: {unsafe}") from None
     except ValueError:
         what = "HTML page instead of JSON" if body.lstrip()[:1] == b"<" else "not JSON"
         raise PollFailure(FailureKind.MALFORMED, f"malformed payload: {what}") from None

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from monitor.providers.sanitize import escape_controls
 from monitor.store import history
 from monitor.store.conditions import ConditionStore, OpenCondition
 from monitor.store.expectations import missing_watches
@@ -211,8 +212,10 @@ def history_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _table(header: tuple[str, ...], lines: list[tuple[Any, ...]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
+    # Cells are escaped: a vendor's words must not break the table or steer the terminal.
+    cells = [tuple(escape_controls(str(cell)) for cell in line) for line in [header, *lines]]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
     return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [header, *lines]
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
     )

@@ -8,11 +8,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from monitor import redact
 from tests.receivers import JsonReceiver, MqttReceiver, SmtpReceiver
+
+# Property tests: no per-example deadline and no "too slow" verdicts, which a
+# machine shared with other jobs would turn into flaky failures; what the tests
+# check is the outcome of each input, and performance lives in bench/.
+settings.register_profile(
+    "loadwatch",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("loadwatch")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from monitor.providers.sanitize import escape_controls
 from monitor.redact import redact
 
 
@@ -26,7 +27,10 @@ class ConfigError(Exception):
     """A config that does not load: every problem found, one per line, in file order."""
 
     def __init__(self, issues: Iterable[ConfigIssue]) -> None:
-        # Redacted here, at the one exit, so no path can show a secret.
-        masked = (replace(issue, message=redact(issue.message)) for issue in issues)
+        # Redacted and escaped here, at the one exit, so no path can show a secret
+        # or break the one-line-per-problem output with a key's own newline.
+        masked = (
+            replace(issue, message=escape_controls(redact(issue.message))) for issue in issues
+        )
         self.issues = sorted(dict.fromkeys(masked), key=lambda issue: issue.line)
         super().__init__("\n".join(str(issue) for issue in self.issues))

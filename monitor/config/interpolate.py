@@ -19,6 +19,7 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
 # Environment values under such names are secrets wherever they land.
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASS", re.IGNORECASE)
+MAX_SECRET_FILE_BYTES = 64 * 1024  # a secret, a key, a certificate: never more
 _FORMS = "use ${NAME}, ${NAME:-default} or ${file:PATH}"
 
 
@@ -85,7 +86,15 @@ class Interpolator:
             return None
         path = self._files_dir / name  # an absolute name replaces the directory
         try:
-            value = path.read_text(encoding="utf-8").strip()
+            if path.exists() and not path.is_file():  # /dev/zero, a FIFO: endless, or a hang
+                errors.append(f"{path} is not a regular file")
+                return None
+            with path.open("rb") as secret_file:
+                content = secret_file.read(MAX_SECRET_FILE_BYTES + 1)
+            if len(content) > MAX_SECRET_FILE_BYTES:
+                errors.append(f"{path} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+                return None
+            value = content.decode("utf-8").strip()
         except OSError as exc:
             errors.append(f"cannot read {path}: {exc.strerror or exc}")
             return None

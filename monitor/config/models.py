@@ -29,10 +29,13 @@ from monitor.domain import Event
 from monitor.notify.console import register_console_scheme
 from monitor.notify.templates import check_template
 from monitor.providers.base import ProviderSettings
+from monitor.providers.sanitize import storable_job_id
 
 _HOUR = 3600.0
 _DAY = 24 * _HOUR
-_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+# A letter or digit first: no "." or ".." (they read as paths in URLs and
+# files), no "-" that a command line would take for an option.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 _TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 _DEADLINE_FORMS = "use a duration like 24h, a time of day like 06:00, auto, or off"
 
@@ -44,8 +47,17 @@ class _Settings(BaseModel):
 def check_name(value: str) -> str:
     """`value` if it can name a watch, provider or notifier (it is used in the CLI)."""
     if not _NAME.fullmatch(value):
-        raise ValueError(f"'{value}' is not a valid name (use letters, digits, - _ .)")
+        raise ValueError(
+            f"'{_shown(value)}' is not a valid name"
+            " (use letters, digits, - _ .; at most 200, starting with a letter or digit)"
+        )
     return value
+
+
+def _shown(value: str) -> str:
+    """A refused name as it may be quoted in an error: controls escaped, cut short."""
+    shown = value.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return shown if len(shown) <= 60 else shown[:59] + "…"
 
 
 Name = Annotated[str, AfterValidator(check_name)]
@@ -145,12 +157,31 @@ def _job_id_text(value: Any) -> Any:
     return value
 
 
+def check_job_id(value: str) -> str:
+    """`value` if it can be stored and sent as a job id (the jobs.job_id column)."""
+    if storable_job_id(value) is None:
+        raise ValueError(
+            f"'{_shown(value)}' cannot be a job id (at most 500 characters, no control characters)"
+        )
+    return value
+
+
+JobId = Annotated[
+    str, BeforeValidator(_job_id_text), Field(min_length=1), AfterValidator(check_job_id)
+]
+
+
 class WatchSettings(WatchPolicy):
     """One watched job (`job`) or stream of new jobs (`discover`), defaults merged in."""
 
     name: Name
     provider: str
-    job: Annotated[str, BeforeValidator(_job_id_text), Field(min_length=1)] | None = None
+    job: (
+        Annotated[
+            str, BeforeValidator(_job_id_text), Field(min_length=1), AfterValidator(check_job_id)
+        ]
+        | None
+    ) = None
     discover: dict[str, Any] | None = None  # filters, passed to the provider as given
     expect: Expectation | None = None  # discovery watches: when a new job is due
 

@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from monitor.config.errors import ConfigIssue
 from monitor.config.interpolate import Interpolator
+from monitor.providers.sanitize import escape_controls
 
 Loc = tuple[str | int, ...]
 """Where a value sits in the file: keys and list indexes from the top."""
@@ -104,7 +105,7 @@ def read_source(
     resolved is left as written and reported nowhere."""
     source = Source(file, optional=optional)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         source.issues.append(ConfigIssue(file, line, "the file is not UTF-8 text"))
@@ -112,18 +113,50 @@ def read_source(
     except OSError as exc:
         source.issues.append(ConfigIssue(file, 0, f"cannot read the file: {exc.strerror or exc}"))
         return source
-    loader = _Loader(text)
+    except _TooLarge as exc:
+        source.issues.append(ConfigIssue(file, 0, str(exc)))
+        return source
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # refuses control characters at once
         root = loader.get_single_node()
         source.data = {} if root is None else _Builder(loader, source, interpolator).build(root)
+        if source.data is None and not source.issues:
+            source.data = {}  # `null` or `~` alone: as empty as an empty file
     except yaml.MarkedYAMLError as exc:
         source.issues.append(_syntax_issue(file, exc))
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", 0)
-        source.issues.append(ConfigIssue(file, text.count("\n", 0, position) + 1, str(exc)))
+        message = escape_controls(str(exc).splitlines()[0]) if str(exc) else "not valid YAML"
+        source.issues.append(ConfigIssue(file, text.count("\n", 0, position) + 1, message))
+    except (RecursionError, _TooLarge) as exc:
+        line = getattr(loader, "line", 0) + 1
+        source.data = None
+        reason = "the YAML is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        source.issues.append(ConfigIssue(file, line, reason))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return source
+
+
+MAX_FILE_BYTES = 1024 * 1024  # a config is a few kilobytes; a megabyte is a mistake
+MAX_VALUES = 100_000  # values built, aliases expanded: a "billion laughs" stops here
+MAX_DEPTH = 64  # nesting of blocks and lists
+
+
+class _TooLarge(Exception):
+    """The file, or what its aliases expand to, is past our bounds."""
+
+
+def _read_text(path: Path) -> str:
+    if path.exists() and not path.is_file():
+        raise _TooLarge("not a regular file")
+    with path.open("rb") as config_file:
+        data = config_file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooLarge(f"the file is larger than {MAX_FILE_BYTES // 1024} KiB")
+    return data.decode("utf-8")
 
 
 def _syntax_issue(file: str, error: yaml.MarkedYAMLError) -> ConfigIssue:
@@ -150,9 +183,15 @@ class _Builder:
         self._source = source
         self._interpolator = interpolator
         self._open: set[int] = set()  # nodes being built, to catch recursive aliases
+        self._built = 0
 
     def build(self, node: Node, loc: Loc = ()) -> Any:
         self._source.lines[loc] = node.start_mark.line + 1
+        self._built += 1
+        if self._built > MAX_VALUES:
+            raise _TooLarge(f"more than {MAX_VALUES} values (aliases expanding without bound?)")
+        if len(loc) > MAX_DEPTH:
+            raise _TooLarge(f"nested deeper than {MAX_DEPTH} levels")
         if id(node) in self._open:
             self._source.add_issue(loc, "an alias refers to itself")
             return None
@@ -196,6 +235,10 @@ class _Builder:
             value = self._loader.construct_object(node)
         except yaml.MarkedYAMLError as exc:
             self._source.add_issue(loc, exc.problem or "cannot read this value")
+            self._source.broken.add(loc)
+            return None
+        except ValueError:  # an integer of thousands of digits
+            self._source.add_issue(loc, "a number with too many digits")
             self._source.broken.add(loc)
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):

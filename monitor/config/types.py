@@ -6,6 +6,7 @@ Durations are float seconds inside the program; the config accepts `30s`, `5m`,
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -27,7 +28,13 @@ def parse_duration(value: Any) -> float:
         raise ValueError("a duration is a number of seconds or text like 30s, 5m, 2h, 1d")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError("a duration must be finite and at most 10 years")
     return seconds
+
+
+MAX_DURATION = 3650 * 86400.0  # anything longer is a typo, and would overflow a date
+MAX_RATE = 1_000_000.0
 
 
 def _parse_duration_text(text: str) -> float:
@@ -57,8 +64,10 @@ def parse_rate(value: Any) -> float:
         rate = _parse_rate_text(value.strip())
     else:
         raise ValueError("a rate is a number per second, or text like 20/min")
-    if rate <= 0:
+    if not rate > 0:  # NaN too
         raise ValueError("a rate must be greater than 0")
+    if not math.isfinite(rate) or rate > MAX_RATE:
+        raise ValueError(f"a rate must be at most {MAX_RATE:g} per second")
     return rate
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from monitor.config import Config, WatchSettings
-from monitor.config.models import check_name
+from monitor.config.models import check_job_id, check_name
 from monitor.store.records import WatchRecord
 from monitor.store.store import Store, WatchSpec
 
@@ -51,6 +51,10 @@ def runtime_spec(
         raise WatchRefused(f"no provider named '{provider}' (configured: {known})")
     if not job.strip():
         raise WatchRefused("the job id is empty")
+    try:
+        check_job_id(job)
+    except ValueError as problem:
+        raise WatchRefused(str(problem)) from None
     name = name or default_name(provider, job)
     try:
         check_name(name)

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
+
 from monitor.aio import wait_any
 from monitor.clock import Clock
 from monitor.config import NotifierSettings, RetryPolicy
@@ -27,8 +29,9 @@ from monitor.notify.delivery import SEND_TIMEOUT_SECONDS, deliver, url_key
 from monitor.notify.formatting import format_duration
 from monitor.notify.grouping import Delivery, group_window, plan_deliveries
 from monitor.notify.silencing import Silencer
-from monitor.store.database import unavailable
+from monitor.store.database import is_connection_loss, unavailable
 from monitor.store.store import Store
+from monitor.store.write_health import write_health
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ class OutboxWorker:
                 if len(self._deliveries) >= PARALLEL_DELIVERIES:
                     idle = _IDLE_CHECK_SECONDS  # a finished delivery wakes us sooner
             except Exception as error:  # the database may be away; the loop must survive
+                self._report_write_failure(error)
                 if reason := unavailable(error):
                     log.warning("outbox: database unavailable (%s); retrying", reason)
                 else:
@@ -125,10 +129,17 @@ class OutboxWorker:
             task.add_done_callback(self._delivered)
         return len(fresh)
 
+    def _report_write_failure(self, error: BaseException) -> None:
+        """Tell the write-health tracker (/healthz, database metric) that an
+        outbox write failed for a reason other than a lost connection."""
+        if isinstance(error, DBAPIError) and not is_connection_loss(error):
+            write_health(self._store.engine).failed(error)
+
     def _delivered(self, task: asyncio.Task[None]) -> None:
         delivery = self._deliveries.pop(task)
         self._sending.difference_update(delivery.ids)
         if not task.cancelled() and task.exception() is not None:
+            self._report_write_failure(task.exception())  # type: ignore[arg-type]
             log.error(
                 "outbox: delivery of %s failed unexpectedly; it is retried after its lease",
                 delivery.label,

@@ -18,6 +18,7 @@ from monitor.providers.base import (
     unrecognized_status,
 )
 from monitor.providers.http import decode_json, raise_for_http_status, reason_text, request
+from monitor.providers.sanitize import load_json
 from monitor.providers.timestamps import iso_time
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def _error_words(response: httpx.Response) -> str | None:
     if len(response.content) > _ERROR_BODY_LIMIT:
         return None  # a page, not an error body
     try:
-        body = response.json()
+        body = load_json(response.content)
     except ValueError:
         return None
     if not isinstance(body, dict):

@@ -9,7 +9,7 @@ query string (tokens live there), and they pass through `redact` anyway.
 
 from __future__ import annotations
 
-import json as jsonlib
+import asyncio
 import re
 import socket
 import ssl
@@ -30,6 +30,7 @@ from monitor.providers.base import (
     Throttled,
     reason_text,
 )
+from monitor.providers.sanitize import UnsafeJson, load_json
 from monitor.providers.transport import make_transport
 
 USER_AGENT = f"loadwatch/{__version__}"
@@ -95,11 +96,21 @@ async def request(
     over the cap and a reply slower than the client's timeout in total raise
     PollFailure."""
     started = _clock.monotonic()
+    total = client.timeout.read
     try:
-        async with client.stream(
-            method, url, json=json, headers=headers, params=params
-        ) as streamed:
-            body = await _read_capped(streamed, max_bytes, started, client.timeout.read)
+        # One deadline for the whole exchange, status line and headers included:
+        # httpx's own timeout restarts with every byte, so a server that drips
+        # its headers would hold the poll (and a max_concurrency slot) for ever.
+        # Set here, at the call site, it holds whatever transport the client has.
+        async with asyncio.timeout(total):
+            async with client.stream(
+                method, url, json=json, headers=headers, params=params
+            ) as streamed:
+                body = await _read_capped(streamed, max_bytes, started, total)
+    except TimeoutError as exc:
+        raise PollFailure(
+            FailureKind.TIMEOUT, f"timeout after {_seconds(total)} waiting for {_host(url)}"
+        ) from exc
     except httpx.TimeoutException as exc:
         raise PollFailure(FailureKind.TIMEOUT, _timeout_reason(exc, client.timeout)) from exc
     except httpx.TransportError as exc:
@@ -154,7 +165,10 @@ def decode_json(response: httpx.Response) -> Any:
     if not body.strip():
         raise PollFailure(FailureKind.MALFORMED, f"malformed payload: empty body ({status})")
     try:
-        return jsonlib.loads(body)
+        return load_json(body)
+    except UnsafeJson as unsafe:
+        reason = f"malformed payload: {unsafe} ({status})"
+        raise PollFailure(FailureKind.MALFORMED, reason) from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         what = "HTML page instead of JSON" if _looks_like_html(response) else "not JSON"
         raise PollFailure(FailureKind.MALFORMED, f"malformed payload: {what} ({status})") from None
@@ -242,7 +256,7 @@ def error_message(response: httpx.Response) -> str | None:
     if len(response.content) > _ERROR_BODY_LIMIT:
         return None
     try:
-        payload = jsonlib.loads(response.content)
+        payload = load_json(response.content)
     except ValueError:
         return None
     if not isinstance(payload, dict):
@@ -328,6 +342,15 @@ def _where(exc: httpx.RequestError) -> str:
     except RuntimeError:  # an error raised without its request
         return "the server"
     return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _host(url: str) -> str:
+    """The host (and an explicit port) of `url`, never its path or query."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "the server"
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host or "the server"
 
 
 def _seconds(value: float | None) -> str:

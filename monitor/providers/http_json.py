@@ -3,7 +3,6 @@ request per poll, the answer mapped by JMESPath (http_json_mapping.py)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -17,6 +16,7 @@ from monitor.providers.http import decode_json, raise_for_http_status, request
 from monitor.providers.http_json_list import list_jobs
 from monitor.providers.http_json_mapping import Evaluation, ResponseMapping
 from monitor.providers.http_json_settings import JOB_PLACEHOLDER, HttpJsonSettings
+from monitor.providers.sanitize import load_json
 
 # An id no job has, for the credential check.
 _NO_SUCH_JOB = "loadwatch-credential-check"
@@ -127,6 +127,6 @@ def _small_json(response: httpx.Response) -> Any:
     if len(response.content) > _ERROR_BODY_LIMIT:
         return None
     try:
-        return json.loads(response.content)
+        return load_json(response.content)
     except ValueError:
         return None

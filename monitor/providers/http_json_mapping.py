@@ -17,6 +17,7 @@ from monitor.providers.base import FailureKind, PollFailure, Throttled
 from monitor.providers.http import reason_text
 from monitor.providers.http_json_settings import ErrorKind, ErrorRule, HttpJsonSettings
 from monitor.providers.jmespath_support import Expression, is_true
+from monitor.providers.sanitize import clean_text
 from monitor.providers.timestamps import iso_or_epoch_time
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,10 @@ class ResponseMapping:
             if is_true(self._search(expression, payload)):
                 return index
         log.warning(
-            "http_json provider %s, job %s: no rule matches status %r; the rules need updating",
+            "http_json provider %s, job %s: no rule matches status '%s'; the rules need updating",
             self.name,
             job_id,
-            raw_status,
+            clean_text(raw_status, 200),
         )
         raise PollFailure(
             FailureKind.UNRECOGNIZED,

@@ -1,4 +1,5 @@
-"""Is the daemon healthy? The scheduler loop turns and the database answers.
+"""Is the daemon healthy? The scheduler loop turns, the database answers and
+takes writes.
 
 Two consumers with different questions: systemd's watchdog asks "is the
 scheduler loop making progress?" (a stuck loop must be restarted; a database
@@ -67,8 +68,10 @@ class HealthCheck:
         scheduler_running: Callable[[], bool],
         stopping: Callable[[], bool],
         ping_database: Callable[[], None],
+        writes: Callable[[], str] = lambda: "ok",
     ) -> None:
         self._heartbeat = heartbeat
+        self._writes = writes  # "ok", or why the latest writes failed
         self._scheduler_running = scheduler_running
         self._stopping = stopping
         self._ping_database = ping_database
@@ -102,7 +105,8 @@ class HealthCheck:
             return f"database did not answer in {waited:.0f}s"
         except Exception as error:
             return "database unreachable: " + _first_line(redact(str(error)))
-        return "ok"
+        # A database that answers can still refuse every write (a full disk).
+        return self._writes()
 
     def report(self) -> HealthReport:
         return HealthReport({"loop": self.loop_verdict(), "database": self.database_verdict()})

@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from monitor.providers.sanitize import escape_controls
 from monitor.redact import RedactingFormatter
 
 # Libraries that narrate their work (connections, file lookups) at debug and info:
@@ -33,11 +34,32 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": escape_controls(record.getMessage()),
         }
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = escape_controls(self.formatException(record.exc_info), keep_lines=True)
         return json.dumps(entry, ensure_ascii=False)
+
+
+class EscapingFormatter(logging.Formatter):
+    """Wraps a text formatter so that no message can forge a log line or
+    steer a terminal: newlines, ANSI escapes and other control characters
+    in a message show as `\n`, `\x1b`. A traceback keeps its own lines."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg = escape_controls(record.getMessage())
+        safe.args = None
+        if record.exc_info:
+            trace = self._inner.formatException(record.exc_info)
+            safe.exc_text = escape_controls(trace, keep_lines=True)
+        if record.stack_info:
+            safe.stack_info = escape_controls(record.stack_info, keep_lines=True)
+        return self._inner.format(safe)
 
 
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
@@ -48,9 +70,11 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     if fmt == "json":
         inner = JsonFormatter()
     elif _under_journald():
-        inner = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        inner = EscapingFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     else:
-        inner = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        inner = EscapingFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(inner))
     root = logging.getLogger()

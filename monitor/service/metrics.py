@@ -25,6 +25,7 @@ from monitor import __version__
 from monitor.domain import State
 from monitor.providers.base import PollFailure, Throttled
 from monitor.store.store import Store
+from monitor.store.write_health import write_health
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily(
-            "loadwatch_database_up", "Whether the database answered this scrape's queries."
+            "loadwatch_database_up",
+            "Whether the database answered this scrape's queries and the latest writes passed.",
         )
         try:
             jobs = self._store.job_counts()
@@ -150,7 +152,7 @@ class DatabaseCollector(Collector):
             log.debug("metrics: database unreachable: %s", error)
             up.add_metric([], 0)
             return [up]
-        up.add_metric([], 1)
+        up.add_metric([], 1 if write_health(self._store.engine).verdict() == "ok" else 0)
         return [up, _jobs_family(jobs), _notifications_family(notifications), _oldest(oldest)]
 
 

@@ -24,6 +24,7 @@ from monitor.service.http import HttpListener
 from monitor.service.metrics import Metrics
 from monitor.service.sdnotify import SystemdNotifier
 from monitor.store.store import Store, WatchSpec
+from monitor.store.write_health import write_health
 
 
 class Served(Protocol):
@@ -64,6 +65,7 @@ class ServiceRuntime:
             scheduler_running=lambda: daemon.polling,
             stopping=lambda: self._stopping,
             ping_database=daemon.store.ping,
+            writes=write_health(daemon.store.engine).verdict,
         )
         self.metrics = Metrics(daemon.store, loop_lag=lambda: self.heartbeat.lag)
         self.http: HttpListener | None = None

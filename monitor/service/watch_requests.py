@@ -3,11 +3,11 @@ by the same rules as `loadwatch watch` (engine/runtime_watches.py)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from monitor.config import Config
 from monitor.engine.runtime_watches import WatchRefused, runtime_spec
+from monitor.providers.sanitize import escape_controls, load_json
 from monitor.store.store import WatchSpec
 
 _WATCH_KEYS = {"provider", "job", "name", "notify"}
@@ -26,9 +26,9 @@ def watch_spec(body: bytes, config: Config) -> WatchSpec:
 
 def json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadRequest(f"the body is not JSON: {error}") from None
+        payload = load_json(body or b"null")
+    except ValueError as error:  # not JSON, not UTF-8, NaN, huge numbers, deep nesting
+        raise BadRequest(f"the body is not JSON: {escape_controls(str(error))[:200]}") from None
     if not isinstance(payload, dict):
         raise BadRequest('the body must be a JSON object such as {"provider": "hr", "job": "42"}')
     return payload

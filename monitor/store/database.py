@@ -9,6 +9,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from monitor.redact import add_secret, redact
+from monitor.store.write_health import (
+    WRITE_OPTION,
+    track_writes,
+    truncate_wal_if_needed,
+    write_health,
+)
 
 
 def open_engine(url: str) -> Engine:
@@ -17,12 +23,15 @@ def open_engine(url: str) -> Engine:
     if parsed.password:
         add_secret(str(parsed.password))
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-
+        engine = _sqlite_engine(url)
+        track_writes(engine)
+        return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
     # pool_pre_ping lets the daemon ride out a PostgreSQL restart.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    track_writes(engine)
+    return engine
 
 
 def _sqlite_engine(url: str, **options: Any) -> Engine:
@@ -50,10 +59,11 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin(connection: Any) -> None:
     immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    if immediate:
+        truncate_wal_if_needed(
+            write_health(connection.engine), connection.connection.dbapi_connection
+        )
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-WRITE_OPTION = "loadwatch_write"
 
 
 _WRITERS: dict[int, Engine] = {}
@@ -69,12 +79,14 @@ def writer(engine: Engine) -> Engine:
         return engine
     found = _WRITERS.get(id(engine))
     if found is None:
-        found = _sqlite_engine(
+        base = _sqlite_engine(
             engine.url.render_as_string(hide_password=False),
             pool_size=1,
             max_overflow=0,
             pool_timeout=120,
-        ).execution_options(**{WRITE_OPTION: True})
+        )
+        track_writes(base, like=engine)
+        found = base.execution_options(**{WRITE_OPTION: True})
         _WRITERS[id(engine)] = found
         event.listen(engine, "engine_disposed", lambda _: _forget_writer(engine))
     return found
@@ -109,3 +121,45 @@ def unavailable(error: BaseException) -> str | None:
     cause = error.orig if error.orig is not None else error
     first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     return redact(f"{type(cause).__name__}: {first_line}"[:300])
+
+
+# Connection-level trouble: the server went away, refused us, is restarting,
+# or (SQLite) another process holds the lock. Anything else is about the write.
+_CONNECTION_LOSS_WORDS = (
+    "server closed the connection",
+    "connection refused",
+    "connection reset",
+    "connection is closed",
+    "connection timed out",
+    "could not connect",
+    "terminating connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "ssl connection has been closed",
+    "consuming input failed",
+    "database is locked",
+    "database is busy",
+    "unable to open database file",
+)
+# SQLSTATE classes and codes of a lost or refused connection (PostgreSQL).
+_CONNECTION_LOSS_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_connection_loss(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached (or was busy)
+    right now, so the same write may well pass in a moment; False for an
+    error about the write itself (a value that does not fit, a constraint,
+    a full disk), which retrying will not cure."""
+    if not isinstance(error, DBAPIError):
+        return False
+    cause = error.orig if error.orig is not None else error
+    state = str(getattr(cause, "sqlstate", "") or getattr(cause, "pgcode", "") or "")
+    if state and any(state.startswith(prefix) for prefix in _CONNECTION_LOSS_STATES):
+        return True
+    if state:
+        return False  # the server answered with an error about the statement
+    text = str(cause).lower()
+    if any(words in text for words in _CONNECTION_LOSS_WORDS):
+        return True
+    return bool(error.connection_invalidated) and "full" not in text

@@ -414,7 +414,7 @@ def test_watch_name_with_spaces_is_refused(problems):
 
     assert found == [
         "config.yaml:4: watches[0].name: 'hr nightly' is not a valid name"
-        " (use letters, digits, - _ .)"
+        " (use letters, digits, - _ .; at most 200, starting with a letter or digit)"
     ]
 
 

@@ -47,7 +47,7 @@ def test_provider_name_with_spaces_is_refused_at_its_line(problems):
 
     assert found == [
         "config.yaml:2: providers.human resources: 'human resources' is not a valid name"
-        " (use letters, digits, - _ .)"
+        " (use letters, digits, - _ .; at most 200, starting with a letter or digit)"
     ]
 
 
