@@ -89,7 +89,11 @@ def _hr(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
 
 
 def _eu_payroll(sim: kpa_flex.KpaFlexSimulator) -> DemoProvider:
-    sim.add_job("61a0c3f2e4b0d9a1c2f3e4d5", kpa_flex.success_script(seconds=STEP))
+    # Still loading when its gateway is back, so `recovered` comes before the
+    # end (a job that ends as it recovers says so in its end message alone).
+    script = kpa_flex.success_script(seconds=STEP)
+    script[1] = Step(script[1].fields, seconds=4 * STEP)
+    sim.add_job("61a0c3f2e4b0d9a1c2f3e4d5", script)
     sim.inject(HttpError(503), times=OUTAGE_POLLS)  # its gateway is down at first
     block = {
         "type": "kpa_flex",
