@@ -111,10 +111,12 @@ class Api:
         path = parts.path or "/"
         routing = "GET" if method == "HEAD" else method
         allowed: list[str] = []
-        for route, pattern in self._patterns:
-            match = pattern.match(path)
-            if match is None:
-                continue
+        matching = [(route, pattern.match(path)) for route, pattern in self._patterns]
+        found = [(route, match) for route, match in matching if match is not None]
+        if any("{" not in route.template for route, _ in found):
+            # A path of its own (/api/watches/pause) is not also a {name}.
+            found = [(route, match) for route, match in found if "{" not in route.template]
+        for route, match in found:
             if route.method != routing:
                 allowed.append(route.method)
                 continue

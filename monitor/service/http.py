@@ -119,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         if self.headers.get("Content-Length", "0") != "0":
-            self._send(Response.error(400, "DELETE takes no body"), close=True)
+            self._any_other_method()  # the body is not read: answered, then closed
             return
         self._answer(b"")
 
@@ -141,7 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(body)
 
     def _any_other_method(self) -> None:
-        """Methods no route takes: the API's own JSON 405 (or 404)."""
+        """Methods no route takes: the API's own JSON 405 (or 404). The body,
+        if any, is never read: the connection closes after the answer, so
+        it cannot be taken for the next request."""
+        self.close_connection = True
         self._answer(b"")
 
     do_PUT = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _any_other_method
@@ -186,6 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             reason = "error"
         if code == HTTPStatus.NOT_IMPLEMENTED and self.command not in _METHODS:
+            if getattr(self, "path", None):  # a method of its own: the routes answer (405, Allow)
+                self._any_other_method()
+                return
             code, reason = 405, f"method not allowed: {escape_text(self.command or '')[:40]}"
         self.close_connection = True
         self._send(Response.error(code, escape_text(reason)), close=True)

@@ -78,7 +78,7 @@ def writer(engine: Engine) -> Engine:
     if not is_sqlite(engine):
         return engine
     found = _WRITERS.get(id(engine))
-    if found is None:
+    if found is None or found.url != engine.url:  # (an id may be reused after a close)
         base = _sqlite_engine(
             engine.url.render_as_string(hide_password=False),
             pool_size=1,
@@ -88,12 +88,14 @@ def writer(engine: Engine) -> Engine:
         track_writes(base, like=engine)
         found = base.execution_options(**{WRITE_OPTION: True})
         _WRITERS[id(engine)] = found
-        event.listen(engine, "engine_disposed", lambda _: _forget_writer(engine))
+        event.listen(engine, "engine_disposed", lambda _: _dispose_writer(engine))
     return found
 
 
-def _forget_writer(engine: Engine) -> None:
-    found = _WRITERS.pop(id(engine), None)
+def _dispose_writer(engine: Engine) -> None:
+    """Disposing an engine closes its writer's connection too (new ones are
+    opened as needed, as for the engine itself)."""
+    found = _WRITERS.get(id(engine))
     if found is not None:
         found.dispose()
 

@@ -11,6 +11,7 @@ import socket
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ def listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpLi
         health=Health(AlwaysBeating(), lambda: True, lambda: False, store.ping),
         metrics=Metrics(store, loop_lag=lambda: 0.0),
         add_watch=add_watch,
+        remove_watch=lambda name: False,
+        now=lambda: datetime.now(UTC),
     )
     server = HttpListener("127.0.0.1", 0, api)
     server.start()

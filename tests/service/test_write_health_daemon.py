@@ -24,7 +24,8 @@ class DiskSpace:
 
     def __init__(self, store: Store) -> None:
         self.pages: int | None = None
-        event.listen(store.engine, "checkout", self._apply)
+        for engine in {store.engine, store.writer}:  # SQLite writes on an engine of their own
+            event.listen(engine, "checkout", self._apply)
 
     def _apply(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         limit = 1073741823 if self.pages is None else self.pages

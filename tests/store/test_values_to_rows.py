@@ -71,7 +71,7 @@ statuses = st.builds(
 
 
 def save(store: Store, job: JobRecord, changes: dict[str, Any], transition: Any = None) -> None:
-    store.save_poll(job.id, PollWrite(changes, transition, []), NOW)
+    store.save_poll(PollWrite(job.id, changes, transition, []), NOW)
 
 
 @PROPERTY

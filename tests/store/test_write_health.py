@@ -115,7 +115,8 @@ class PageLimit:
 
     def __init__(self, store: Store) -> None:
         self.pages: int | None = None
-        event.listen(store.engine, "checkout", self._apply)
+        for engine in {store.engine, store.writer}:  # SQLite writes on an engine of their own
+            event.listen(engine, "checkout", self._apply)
 
     def _apply(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if self.pages is not None:
@@ -133,7 +134,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 def fill_until_full(store: Store, job_pk: int) -> BaseException:
     for step in range(1000):
         try:
-            store.save_poll(job_pk, PollWrite({"message": os.urandom(2000).hex()}), NOW)
+            store.save_poll(PollWrite(job_pk, {"message": os.urandom(2000).hex()}), NOW)
             with writer(store.engine).begin() as db:
                 db.execute(insert(watches).values(
                     name=f"filler-{step}", provider="p", source="config", active=True,
@@ -173,10 +174,10 @@ def test_a_full_disk_is_reported_and_recovers_once_space_is_freed(
     with sqlite_store.engine.connect() as db:
         db.exec_driver_sql("PRAGMA max_page_count = 1073741823")
     sqlite_store.engine.dispose()  # connections made while full keep their limit (the test's)
-    sqlite_store.save_poll(job.id, PollWrite({"message": "recovered"}), NOW)
+    sqlite_store.save_poll(PollWrite(job.id, {"message": "recovered"}), NOW)
     assert tracker.verdict().startswith("writes failing")  # within the window still
     clock[0] += FAILING_FOR + 1
-    sqlite_store.save_poll(job.id, PollWrite({"message": "recovered"}), NOW)
+    sqlite_store.save_poll(PollWrite(job.id, {"message": "recovered"}), NOW)
 
     assert tracker.verdict() == "ok"
     assert health.report().healthy
