@@ -116,7 +116,6 @@ jobs = Table(
     # for history, no longer polled.
     Column("retired_at", UTCDateTime),
     UniqueConstraint("watch_id", "job_id", name="uq_jobs_watch_id_job_id"),
-    Index("ix_jobs_next_poll_at", "next_poll_at"),
     Index("ix_jobs_due_at", "due_at"),
     Index("ix_jobs_terminal_at", "terminal_at"),  # retention finds old finished jobs
 )
