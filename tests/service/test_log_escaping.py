@@ -34,12 +34,15 @@ def _logger(inner: logging.Formatter) -> Iterator[tuple[logging.Logger, io.Strin
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(RedactingFormatter(inner))
-    logger = logging.getLogger("test.escaping")
-    logger.addHandler(handler)
+    # A logger of the test's own, with only this handler: nothing else (pytest's
+    # capture, a handler another test left) sees a lone surrogate, which the
+    # test runner's own reports (pytest-xdist) cannot carry.
+    logger = logging.getLogger(f"test.escaping.{id(stream)}")
+    logger.handlers = [handler]
     logger.propagate = False
     logger.setLevel(logging.INFO)
     yield logger, stream
-    logger.removeHandler(handler)
+    logger.handlers = []
 
 
 def test_a_newline_in_a_job_id_cannot_forge_a_text_log_line(text_log) -> None:
