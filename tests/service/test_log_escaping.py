@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -21,33 +22,32 @@ FORGED = "job-1\n2026-11-30 12:00:00 ERROR monitor: forged line\x1b[2J\u202e\ud8
 
 
 @pytest.fixture
-def text_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
-    yield from _logger(EscapingFormatter(logging.Formatter("%(levelname)s %(message)s")))
+def text_log() -> Iterator[tuple[logging.Handler, io.StringIO]]:
+    yield _handler(EscapingFormatter(logging.Formatter("%(levelname)s %(message)s")))
 
 
 @pytest.fixture
-def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
-    yield from _logger(JsonFormatter())
+def json_log() -> Iterator[tuple[logging.Handler, io.StringIO]]:
+    yield _handler(JsonFormatter())
 
 
-def _logger(inner: logging.Formatter) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+def _handler(inner: logging.Formatter) -> tuple[logging.Handler, io.StringIO]:
+    """A handler writing to a string. Records go to it directly, never through
+    a logger: nothing else (the test runner's capture, which cannot carry a
+    lone surrogate between pytest-xdist workers) sees them."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(RedactingFormatter(inner))
-    # A logger of the test's own, with only this handler: nothing else (pytest's
-    # capture, a handler another test left) sees a lone surrogate, which the
-    # test runner's own reports (pytest-xdist) cannot carry.
-    logger = logging.getLogger(f"test.escaping.{id(stream)}")
-    logger.handlers = [handler]
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    yield logger, stream
-    logger.handlers = []
+    return handler, stream
+
+
+def _warn(handler: logging.Handler, message: str, *args: object) -> None:
+    handler.handle(logging.LogRecord("monitor", logging.WARNING, __file__, 1, message, args, None))
 
 
 def test_a_newline_in_a_job_id_cannot_forge_a_text_log_line(text_log) -> None:
-    logger, stream = text_log
-    logger.warning("poll of %s failed", FORGED)
+    handler, stream = text_log
+    _warn(handler, "poll of %s failed", FORGED)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
     assert "\\n2026-11-30" in lines[0]
@@ -57,20 +57,23 @@ def test_a_newline_in_a_job_id_cannot_forge_a_text_log_line(text_log) -> None:
 
 
 def test_a_traceback_keeps_its_lines_but_its_message_is_escaped(text_log) -> None:
-    logger, stream = text_log
+    handler, stream = text_log
     try:
         raise ValueError("vendor said \x1b[31mred\x1b[0m")
     except ValueError:
-        logger.exception("provider crashed")
+        record = logging.LogRecord(
+            "monitor", logging.ERROR, __file__, 1, "provider crashed", (), sys.exc_info()
+        )
+        handler.handle(record)
     text = stream.getvalue()
     assert text.splitlines()[1] == "Traceback (most recent call last):"
     assert "\x1b" not in text and "\\x1b[31mred" in text
 
 
 def test_json_logs_escape_controls_and_surrogates(json_log) -> None:
-    logger, stream = json_log
+    handler, stream = json_log
     add_secret("s3cret-in-log-91")
-    logger.warning("job %s said s3cret-in-log-91", FORGED)
+    _warn(handler, "job %s said s3cret-in-log-91", FORGED)
     entry = json.loads(stream.getvalue())
     assert "\n" not in entry["message"] and "\x1b" not in entry["message"]
     assert "s3cret-in-log-91" not in stream.getvalue()
