@@ -24,7 +24,7 @@ from monitor.engine.recorder import Recorder
 from monitor.engine.wiring import Wiring
 from monitor.notify.outbox import address
 from monitor.providers.base import FailureKind, PollFailure, Provider, Throttled
-from monitor.redact import redact, status_without_secrets
+from monitor.redact import redact
 from monitor.store.conditions import HeldConditions
 from monitor.store.database import unavailable
 from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, due_changes
@@ -126,12 +126,10 @@ class Poller:
             )
         else:
             outcome = PollOutcome()
+            # Providers hand back statuses already made safe, secrets masked
+            # included (providers/sanitize.py): nothing more to do here.
             observation = observe_status(
-                job,
-                status_without_secrets(status),
-                self._clock.now(),
-                watch.poll,
-                self._rng.random(),
+                job, status, self._clock.now(), watch.poll, self._rng.random()
             )
         await self._record(job, observation, provider, wiring, outcome, held)
 

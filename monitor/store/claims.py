@@ -15,7 +15,7 @@ for it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -178,19 +178,6 @@ def _transition_row(write: PollWrite) -> dict[str, Any]:
         "message": t.message,
         "at": t.at,
     }
-
-
-def release(writer: Engine, owner: str, job_pks: Iterable[int], changes: dict[str, Any]) -> None:
-    """Give leases back without a poll (throttled, shut down), setting `changes`."""
-    pks = list(job_pks)
-    if not pks:
-        return
-    with writer.begin() as db:
-        db.execute(
-            update(jobs)
-            .where(_j.id.in_(pks), _j.lease_owner == owner)
-            .values(**changes, lease_until=None)
-        )
 
 
 def renew(writer: Engine, owner: str, lease_until: datetime) -> int:
