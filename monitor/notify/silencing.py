@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from monitor.config import Config
-from monitor.config.quiet import quiet_until
+from monitor.config.quiet import QuietWindow, quiet_until
 from monitor.domain import Event
 from monitor.store import silences as queries
 from monitor.store.records import NotificationRecord
@@ -66,6 +66,8 @@ class Silencer:
         self._store = store
         self._config = config
         self._zone = zone
+        self._windows_of: Config | None = None
+        self._windows_by_name: dict[str, list[QuietWindow]] = {}
 
     def screen(
         self, rows: Sequence[NotificationRecord], now: datetime, owner: str
@@ -74,7 +76,7 @@ class Silencer:
         database (they were claimed by `owner`). Runs in a worker thread."""
         engine = self._store.engine
         silences = queries.active_silences(engine, now)
-        quiet, quiet_by_default = self._quiet_ends(now)
+        quiet, quiet_by_default = self._quiet_ends({row.watch for row in rows}, now)
         if not silences and quiet_by_default is None and not any(quiet.values()):
             return list(rows)
         lookup = queries.providers_of(engine, sorted({r.watch for r in rows}))
@@ -94,12 +96,25 @@ class Silencer:
                 log.info("%s to %s: %s", row.dedupe_key, row.url_display, decided.note)
         return free
 
-    def _quiet_ends(self, now: datetime) -> tuple[dict[str, datetime | None], datetime | None]:
-        """When the quiet window each config watch is in ends (None: in none),
-        and the same for the defaults' windows."""
+    def _quiet_ends(
+        self, names: set[str], now: datetime
+    ) -> tuple[dict[str, datetime | None], datetime | None]:
+        """When the quiet window each of the config watches `names` is in ends
+        (None: in none), and the same for the defaults' windows. Only the
+        rows' watches are looked at: a config may hold 10,000."""
         config, zone = self._config(), self._zone()
-        ends = {watch.name: quiet_until(watch.quiet, now, zone) for watch in config.watches}
+        windows = self._windows(config)
+        ends = {
+            name: quiet_until(windows[name], now, zone) for name in names if name in windows
+        }
         return ends, quiet_until(config.defaults.quiet, now, zone)
+
+    def _windows(self, config: Config) -> dict[str, list[QuietWindow]]:
+        """Each config watch's quiet windows, by name (built once per config)."""
+        if self._windows_of is not config:
+            self._windows_by_name = {watch.name: watch.quiet for watch in config.watches}
+            self._windows_of = config
+        return self._windows_by_name
 
 
 def _ends_a_job(event: str) -> bool:
