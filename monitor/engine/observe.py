@@ -3,7 +3,6 @@ events. Pure functions of (job, outcome, now); the poller does the I/O."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +11,7 @@ from monitor.config import PollPolicy
 from monitor.domain import Event, JobStatus, State
 from monitor.engine.policy import backoff_delay, eta_delay
 from monitor.providers.base import PollFailure
-from monitor.store.records import JobRecord, TransitionRecord
+from monitor.store.records import JOB_FIELDS, JobRecord, TransitionRecord, job_with
 
 
 @dataclass
@@ -124,13 +123,15 @@ def observe_superseded(job: JobRecord, status: JobStatus, now: datetime) -> Obse
 def applied(job: JobRecord, observation: Observation) -> JobRecord:
     """The job as it is after the observation's changes (for code that keeps a
     job in memory rather than in the database, such as `loadwatch wait`)."""
-    fields = set(JobRecord.__dataclass_fields__)
-    changes = {k: v for k, v in observation.changes.items() if k in fields}
-    if "state" in changes:
-        changes["state"] = State(changes["state"])
-    if "children" in changes:
-        changes["children"] = list(changes["children"])
-    return dataclasses.replace(job, **changes)
+    values = dict(job.__dict__)
+    for name, value in observation.changes.items():
+        if name in JOB_FIELDS:
+            values[name] = value
+    if "state" in observation.changes:
+        values["state"] = State(values["state"])
+    if "children" in observation.changes:
+        values["children"] = list(values["children"])
+    return job_with(values)
 
 
 def _events_for(before: State, after: State) -> list[Event]:

@@ -104,9 +104,7 @@ class Silencer:
         rows' watches are looked at: a config may hold 10,000."""
         config, zone = self._config(), self._zone()
         windows = self._windows(config)
-        ends = {
-            name: quiet_until(windows[name], now, zone) for name in names if name in windows
-        }
+        ends = {name: quiet_until(windows[name], now, zone) for name in names if name in windows}
         return ends, quiet_until(config.defaults.quiet, now, zone)
 
     def _windows(self, config: Config) -> dict[str, list[QuietWindow]]:

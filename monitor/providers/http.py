@@ -145,17 +145,13 @@ def _too_large(max_bytes: int) -> PollFailure:
 
 
 def _with_body(streamed: httpx.Response, body: bytes) -> httpx.Response:
-    """A plain, already-read response holding `body` (decoded, so the headers
-    that describe the wire encoding go)."""
-    wire_headers = {"content-encoding", "content-length", "transfer-encoding"}
-    headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in wire_headers]
-    return httpx.Response(
-        streamed.status_code,
-        headers=headers,
-        content=body,
-        request=streamed.request,
-        extensions=streamed.extensions,
-    )
+    """`streamed`, closed, as an already-read response holding `body` (decoded).
+
+    This sets what httpx's own `Response.aread()` sets; httpx has no public way
+    to read a body with a size cap. Building a second Response instead cost
+    ~20 µs a poll, 5 % of its CPU (bench/README.md)."""
+    streamed._content = body
+    return streamed
 
 
 def decode_json(response: httpx.Response) -> Any:

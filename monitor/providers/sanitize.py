@@ -13,7 +13,6 @@ The functions are idempotent: cleaning clean data changes nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -157,11 +156,17 @@ def clean_children(children: Any) -> tuple[str, ...]:
 
 
 def clean_status(status: JobStatus) -> JobStatus:
-    """`status` with every vendor-controlled field made safe (see module doc)."""
+    """`status` with every vendor-controlled field made safe (see module doc).
+
+    A status this made is marked, and comes back as it is: a provider's parse
+    and its poll are each wrapped (base.py), and a poll returns its parse's
+    status. The mark is no field, so `dataclasses.replace` drops it: a status
+    built from a clean one is cleaned again."""
+    if status.__dict__.get(_CLEAN):
+        return status
     state = status.state if isinstance(status.state, State) else State(str(status.state))
     message = status.message
-    return dataclasses.replace(
-        status,
+    cleaned = JobStatus(
         state=state,
         raw_status=clean_text(status.raw_status, RAW_STATUS_CHARS),
         progress=clean_progress(status.progress),
@@ -178,6 +183,11 @@ def clean_status(status: JobStatus) -> JobStatus:
         ),
         details=clean_data(dict(status.details or {})),
     )
+    object.__setattr__(cleaned, _CLEAN, True)
+    return cleaned
+
+
+_CLEAN = "_loadwatch_clean"
 
 
 def storable_job_id(value: Any) -> str | None:
@@ -203,7 +213,9 @@ def load_json(body: bytes | str) -> Any:
 
     Raises UnsafeJson for those and json's own ValueError for the rest."""
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        if isinstance(body, bytes | bytearray):  # as json.loads reads bytes
+            body = body.decode(json.detect_encoding(body), "surrogatepass")
+        return _DECODER.decode(body)
     except RecursionError:
         raise UnsafeJson("nested too deeply") from None
     except ValueError as error:
@@ -214,3 +226,7 @@ def load_json(body: bytes | str) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise UnsafeJson(f"{name} is not a JSON number")
+
+
+# One decoder for every body: json.loads with an option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)

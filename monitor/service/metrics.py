@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -44,6 +44,7 @@ class Metrics:
         Info("loadwatch", "The running loadwatch.", registry=self.registry).info(
             {"version": __version__}
         )
+        self._poll_children: dict[str, tuple[Any, Any]] = {}
         self.polls = Counter(
             "loadwatch_polls",
             "Polls of a provider's job-status endpoint, whatever their outcome.",
@@ -96,6 +97,16 @@ class Metrics:
             event.listen(engine, "before_cursor_execute", self._count_statement)
         self.registry.register(DatabaseCollector(store))
 
+    def _failed(self, provider: str, error: BaseException) -> None:
+        if isinstance(error, Throttled):
+            self.throttle_waits.labels(provider).inc()
+            if error.retry_after is not None:
+                self.throttle_seconds.labels(provider).inc(max(0.0, error.retry_after))
+        elif isinstance(error, PollFailure):
+            self.failed_polls.labels(provider, str(error.kind)).inc()
+        elif isinstance(error, Exception):
+            self.failed_polls.labels(provider, "provider_error").inc()
+
     def _count_statement(self, *_: object) -> None:
         self.statements.inc()
 
@@ -103,30 +114,42 @@ class Metrics:
         """A gauge read from `value` at each scrape."""
         Gauge(name, documentation, registry=self.registry).set_function(value)
 
-    @contextmanager
-    def measure_poll(self, provider: str) -> Iterator[None]:
+    def measure_poll(self, provider: str) -> _PollMeasure:
         """Count and time one poll of `provider`, reading its outcome from what it raises."""
-        started = time.perf_counter()
-        try:
-            yield
-        except Throttled as throttled:
-            self.throttle_waits.labels(provider).inc()
-            if throttled.retry_after is not None:
-                self.throttle_seconds.labels(provider).inc(max(0.0, throttled.retry_after))
-            raise
-        except PollFailure as failure:
-            self.failed_polls.labels(provider, str(failure.kind)).inc()
-            raise
-        except Exception:
-            self.failed_polls.labels(provider, "provider_error").inc()
-            raise
-        finally:
-            self.polls.labels(provider).inc()
-            self.poll_seconds.labels(provider).observe(time.perf_counter() - started)
+        children = self._poll_children.get(provider)
+        if children is None:
+            children = (self.polls.labels(provider), self.poll_seconds.labels(provider))
+            self._poll_children[provider] = children
+        return _PollMeasure(self, provider, *children)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format (collects from the database)."""
         return generate_latest(self.registry)
+
+
+class _PollMeasure:
+    """`Metrics.measure_poll`'s context: a plain class, as it runs for every
+    poll (a generator-based context manager and two label lookups cost more
+    than the counting)."""
+
+    __slots__ = ("_metrics", "_polls", "_provider", "_seconds", "_started")
+
+    def __init__(self, metrics: Metrics, provider: str, polls: Any, seconds: Any) -> None:
+        self._metrics = metrics
+        self._provider = provider
+        self._polls = polls
+        self._seconds = seconds
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if error is not None:
+            self._metrics._failed(self._provider, error)
+        self._polls.inc()
+        self._seconds.observe(time.perf_counter() - self._started)
 
 
 class DatabaseCollector(Collector):

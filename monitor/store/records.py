@@ -70,6 +70,19 @@ def due_changes(job: JobRecord, changes: dict[str, Any]) -> dict[str, Any]:
     return {**changes, "due_at": min(times) if times else None}
 
 
+def job_with(values: dict[str, Any]) -> JobRecord:
+    """A JobRecord from a value for every one of its fields, already of the
+    right types, without the dataclass's `__init__`: a frozen dataclass sets
+    each of its 33 fields through `object.__setattr__`, and the poll path
+    builds two records per poll (the claim's and the poll's result)."""
+    record = object.__new__(JobRecord)
+    record.__dict__.update(values)
+    return record
+
+
+JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
+
+
 def job_record(row: Mapping[str, Any] | Any) -> JobRecord:
     """A JobRecord from a row of `jobs` with its watch's `watch` name and `provider`."""
     fields = {name: row[name] for name in JobRecord.__dataclass_fields__ if name != "state"}
