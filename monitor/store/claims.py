@@ -40,8 +40,15 @@ from sqlalchemy.types import NullType
 from monitor.domain import State
 from monitor.store import outbox
 from monitor.store.conditions import write_conditions
-from monitor.store.records import JobRecord, PollWrite, job_with
-from monitor.store.tables import UTCDateTime, jobs, transitions, watches
+from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, job_with
+from monitor.store.tables import (
+    UTCDateTime,
+    jobs,
+    sqlite_text,
+    sqlite_time,
+    transitions,
+    watches,
+)
 
 _j = jobs.c
 
@@ -164,12 +171,40 @@ def _update_jobs(
     db: Connection, owner: str | None, columns: list[str], group: list[PollWrite]
 ) -> None:
     """One executemany for the job rows that set the same columns."""
+    if owner is not None and SCHEDULE_COLUMNS.issuperset(columns):
+        _update_schedules(db, owner, columns, group)
+        return
     statement = (
         update(jobs)
         .where(_j.id == bindparam("pk_"), _held_by(owner))
         .values({**{name: bindparam(name) for name in columns}, "lease_until": None})
     )
     db.execute(statement, [{"pk_": w.job_pk, **w.job_changes} for w in group])
+
+
+def _update_schedules(
+    db: Connection, owner: str, columns: list[str], group: list[PollWrite]
+) -> None:
+    """`_update_jobs` for polls that changed only counters and the schedule,
+    most polls: plain SQL and plain values straight to the driver, as
+    compiling and processing them per row cost more than the writing."""
+    sqlite = db.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    assignments = ", ".join(f"{name} = {mark}" for name in columns)
+    sql = (
+        f"UPDATE jobs SET {assignments}, lease_until = NULL"
+        f" WHERE id = {mark} AND lease_owner = {mark}"
+    )
+    times = [name in _TIMES for name in columns]
+    rows = []
+    for write in group:
+        changes = write.job_changes
+        row = [
+            sqlite_text(changes[name]) if sqlite and is_time else changes[name]
+            for name, is_time in zip(columns, times, strict=True)
+        ]
+        rows.append((*row, write.job_pk, owner))
+    db.exec_driver_sql(sql, rows)
 
 
 def _transition_row(write: PollWrite) -> dict[str, Any]:
@@ -248,8 +283,8 @@ class _RowDecoder:
 
 
 def _utc(value: Any) -> datetime:
-    if isinstance(value, str):  # SQLite: SQLAlchemy's ISO text, UTC
-        value = datetime.fromisoformat(value)
+    if isinstance(value, str):
+        return sqlite_time(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

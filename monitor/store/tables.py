@@ -56,6 +56,37 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return sqlite_text
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return lambda value: None if value is None else sqlite_time(value)
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """A time as SQLite holds it: SQLAlchemy's own text form (ISO, space,
+    microseconds, UTC, no offset), made in one step (a poll writes five)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use the clock's UTC time")
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
+
+
+def sqlite_time(text: str) -> datetime:
+    """A time as SQLite holds it (SQLAlchemy's ISO text, in UTC), read back
+    aware. Parsing it with its zone appended is several times quicker than
+    parsing it and then setting the zone, and claims read a dozen per row."""
+    try:
+        return datetime.fromisoformat(text + "+00:00")
+    except ValueError:  # text that carries an offset of its own
+        parsed = datetime.fromisoformat(text)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
 
 watches = Table(
     "watches",
