@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.fakeserver import FakeServer
-from bench.scale import PERIOD, _metrics, _proc, _quantile, config_text, daemon, pg_schema, prepare
+from bench.scale import (
+    PERIOD,
+    _metrics,
+    _proc,
+    _quantile,
+    config_text,
+    daemon,
+    pg_schema,
+    prepare,
+    spread,
+)
 
 INSTANCES = 3
 
@@ -60,6 +70,8 @@ def run(database: str, jobs: int, seconds: float, warmup: float) -> dict[str, An
             processes = [
                 stack.enter_context(daemon(c, p)) for c, p in zip(configs, ports, strict=True)
             ]
+            time.sleep(3)  # start-up's condition checks
+            spread(configs[0])
             time.sleep(warmup)
             before = server.stats()
             metrics = [_metrics(port) for port in ports]

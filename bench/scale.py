@@ -70,7 +70,8 @@ def config_text(database: str, url: str, jobs: int, port: int) -> str:
 
 
 def prepare(config_path: Path, jobs: int) -> None:
-    """Create the watches and jobs, with first polls spread over one interval."""
+    """Create the watches and jobs, seen running, their first polls an hour
+    away: `spread` schedules them once the daemon is up."""
     from sqlalchemy import bindparam, update
 
     from monitor.config import load_config
@@ -85,18 +86,16 @@ def prepare(config_path: Path, jobs: int) -> None:
         [WatchSpec(name=w.name, provider=w.provider, job=w.job) for w in config.watches], now
     )
     # Steady state: each job already seen running, as the server will say again.
-    rng = random.Random(1)
     started = datetime.fromtimestamp(1700000000, UTC)
+    later = now + timedelta(hours=1)
     with store.writer.begin() as db:
-        rows = [
-            {"pk": job.id, "at": now + timedelta(seconds=5 + rng.random() * PERIOD)}
-            for job in store.all_jobs()
-        ]
+        rows = [{"pk": job.id} for job in store.all_jobs()]
         db.execute(
             update(jobs_table)
             .where(jobs_table.c.id == bindparam("pk"))
             .values(
-                next_poll_at=bindparam("at"),
+                next_poll_at=later,
+                due_at=later,
                 next_check_at=None,
                 state="running",
                 raw_status="dataloading",
@@ -104,6 +103,33 @@ def prepare(config_path: Path, jobs: int) -> None:
                 state_changed_at=now,
                 polls=1,
             ),
+            rows,
+        )
+    store.close()
+
+
+def spread(config_path: Path) -> None:
+    """Spread the jobs' next polls evenly over one interval from now: steady
+    state from the first second, however long the daemon took to start (a
+    schedule set before start-up would all fall due at once)."""
+    from sqlalchemy import bindparam, update
+
+    from monitor.config import load_config
+    from monitor.store.store import Store
+    from monitor.store.tables import jobs as jobs_table
+
+    store = Store(load_config(config_path, environ={}).database)
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+    with store.writer.begin() as db:
+        rows = []
+        for job in store.all_jobs():
+            at = now + timedelta(seconds=1 + rng.random() * PERIOD)
+            rows.append({"pk": job.id, "at": at})
+        db.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == bindparam("pk"))
+            .values(next_poll_at=bindparam("at"), due_at=bindparam("at"), next_check_at=None),
             rows,
         )
     store.close()
@@ -183,6 +209,8 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
         prepare(config_path, jobs)
         ending = [f"job-{n}" for n in random.Random(2).sample(range(jobs), min(100, jobs // 10))]
         with daemon(config_path, port) as process:
+            time.sleep(3)  # start-up's condition checks
+            spread(config_path)
             time.sleep(warmup)
             # Jobs end at random moments of the window: transition -> delivery.
             for job in ending:
