@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from monitor.aio import wait_any
+from monitor.aio import Wakeup, relay
 from monitor.clock import Clock
 from monitor.engine.limits import ProviderLimiter
 from monitor.engine.poller import Poller
@@ -72,7 +72,7 @@ class Dispatcher:
         self._heap: list[tuple[datetime, int, JobRecord, HeldConditions | None]] = []
         self._order = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._next_round = -math.inf  # monotonic
         self._running = False
         self.claimed = 0  # jobs claimed since start (metrics, bench)
@@ -118,14 +118,16 @@ class Dispatcher:
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._running = True
+        stop = relay(stopping, self._wake)
         try:
             while not stopping.is_set():
                 if self._clock.monotonic() >= self._next_round:
                     await self._round()
                 self._start_due()
                 self._wake.clear()
-                await wait_any(self._wake, stopping, timeout=self._seconds_to_next())
+                await self._wake.sleep(self._seconds_to_next())
         finally:
+            stop.cancel()
             self._running = False
 
     async def stop(self, grace: float) -> None:

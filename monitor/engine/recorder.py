@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
+from monitor.aio import Wakeup, relay
 from monitor.clock import Clock
 from monitor.redact import redact
 from monitor.store import claims
@@ -35,6 +36,7 @@ RETRY_SECONDS = 2.0  # a batch that could not reach the database is written agai
 GATHER_SECONDS = 0.02
 MAX_BATCH = 500  # writes per transaction
 FAILED_WRITE_RETRY_SECONDS = 60.0
+_IDLE_SECONDS = 5.0  # with nothing to write, look again this often (add() wakes it sooner)
 
 
 class Recorder:
@@ -57,7 +59,7 @@ class Recorder:
         self._on_write_health = on_write_health
         self._pending: list[PollWrite] = []
         self._waiters: dict[int, asyncio.Future[None]] = {}  # id(write) -> its commit
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._idle = asyncio.Event()
         self._idle.set()
         self.batches = 0
@@ -81,17 +83,20 @@ class Recorder:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Write batches until stopped, then write what is left (one try)."""
+        stop = relay(stopping, self._wake)
+        try:
+            await self._write_until(stopping)
+        finally:
+            stop.cancel()
+
+    async def _write_until(self, stopping: asyncio.Event) -> None:
         while True:
             if not self._pending:
                 self._idle.set()
                 if stopping.is_set():
                     return
                 self._wake.clear()
-                stop = asyncio.ensure_future(stopping.wait())
-                wake = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait([stop, wake], return_when=asyncio.FIRST_COMPLETED)
-                stop.cancel()
-                wake.cancel()
+                await self._wake.sleep(_IDLE_SECONDS)
                 continue
             if len(self._pending) < MAX_BATCH and not self._waiters and not stopping.is_set():
                 await asyncio.sleep(GATHER_SECONDS)

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError
 
-from monitor.aio import wait_any
+from monitor.aio import Wakeup, relay
 from monitor.clock import Clock
 from monitor.config import NotifierSettings, RetryPolicy
 from monitor.notify import halt
@@ -61,7 +61,7 @@ class OutboxWorker:
         self._owner = owner
         self._on_settled = on_settled
         self._lease = halt.lease_seconds(LEASE_SECONDS)
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._deliveries: dict[asyncio.Task[None], Delivery] = {}
         self._sending: set[int] = set()  # row ids whose send has begun
         # Holds back or silences claimed rows (notify/silencing.py); set by the app.
@@ -74,6 +74,14 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        stop = relay(stopping, self._wake)
+        try:
+            await self._deliver_until(stopping)
+        finally:
+            stop.cancel()
+        await self._finish()
+
+    async def _deliver_until(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             self._wake.clear()
             try:
@@ -89,8 +97,7 @@ class OutboxWorker:
                     log.exception("outbox: delivery round failed; retrying")
                 idle = _IDLE_CHECK_SECONDS
             if idle:
-                await wait_any(self._wake, stopping, timeout=idle)
-        await self._finish()
+                await self._wake.sleep(idle)
 
     async def drain_once(self) -> int:
         """Deliver everything due now and wait for it; returns how many rows
