@@ -173,7 +173,7 @@ class Dispatcher:
             due_by=now + timedelta(seconds=AHEAD_SECONDS),
             skip_watches=index.foreign.get(provider, frozenset()),
         )
-        jobs = await asyncio.to_thread(
+        jobs = await self._store.on_poll_thread(
             claims.claim,
             self._store.writer,
             self._owner,
@@ -184,7 +184,7 @@ class Dispatcher:
         )
         if not jobs:
             return
-        held = await asyncio.to_thread(
+        held = await self._store.on_poll_thread(
             self._conditions.held_many, [job.id for job in jobs], provider
         )
         self.claimed += len(jobs)

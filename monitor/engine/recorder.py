@@ -120,7 +120,7 @@ class Recorder:
         """Write `batch`; False when the database is unavailable (keep it)."""
         now = self._clock.now()
         try:
-            queued = await asyncio.to_thread(
+            queued = await self._store.on_poll_thread(
                 claims.record, self._store.writer, self._owner, batch, now
             )
         except Exception as error:
