@@ -190,11 +190,8 @@ def _update_schedules(
     compiling and processing them per row cost more than the writing."""
     sqlite = db.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
-    assignments = ", ".join(f"{name} = {mark}" for name in columns)
-    sql = (
-        f"UPDATE jobs SET {assignments}, lease_until = NULL"
-        f" WHERE id = {mark} AND lease_owner = {mark}"
-    )
+    assignments = ", ".join([*(f"{name} = {mark}" for name in columns), "lease_until = NULL"])
+    sql = f"UPDATE jobs SET {assignments} WHERE id = {mark} AND lease_owner = {mark}"
     times = [name in _TIMES for name in columns]
     rows = []
     for write in group:

@@ -1,0 +1,66 @@
+"""Claims and recorded polls on both databases: a claimed job comes back as
+the store reads it, and what a poll records (its schedule-only write, the
+commonest, included) lands only while the job's lease is held."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.store import claims
+from monitor.store.records import PollWrite
+from monitor.store.store import Store
+from tests.notify.helpers import track
+
+NOW = datetime(2026, 3, 1, 6, 0, 0, 123456, tzinfo=UTC)
+LEASE = NOW + timedelta(seconds=30)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    store.upgrade()
+    yield store
+    store.close()
+
+
+def _claim(store: Store, owner: str, names: dict[int, str], now: datetime = NOW) -> list:
+    request = claims.ClaimRequest(provider="hr", limit=10, due_by=now + timedelta(seconds=1))
+    return claims.claim(store.writer, owner, request, now, LEASE, names)
+
+
+def test_a_claimed_job_is_the_job_the_store_reads(store: Store) -> None:
+    job = track(store, "nightly", "job-1", NOW)
+    claimed = _claim(store, "me", {job.watch_id: job.watch}, NOW + timedelta(hours=1))
+    assert len(claimed) == 1
+    read = store.get_job(job.id)
+    assert read is not None
+    expected = {**read.__dict__, "lease_owner": "me", "lease_until": LEASE}
+    assert claimed[0].__dict__ == expected
+    assert claimed[0].next_poll_at is not None and claimed[0].next_poll_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # a job whose watch left the config: only the lease goes back
+        {"polls": 7, "consecutive_failures": 0, "last_failure": None},
+        {"last_poll_at": NOW, "next_poll_at": NOW + timedelta(seconds=10), "next_check_at": None},
+    ],
+)
+def test_a_schedule_only_write_lands_while_the_lease_is_held(
+    store: Store, changes: dict[str, object]
+) -> None:
+    job = track(store, "nightly", "job-1", NOW)
+    names = {job.watch_id: job.watch}
+    assert _claim(store, "me", names, NOW + timedelta(hours=1))
+    claims.record(store.writer, "someone-else", [PollWrite(job.id, {"polls": 99})], NOW)
+    claims.record(store.writer, "me", [PollWrite(job.id, dict(changes))], NOW)
+    after = store.get_job(job.id)
+    assert after is not None
+    assert after.polls != 99  # not the lease holder: nothing written
+    for name, value in changes.items():
+        assert getattr(after, name) == value
+    assert after.lease_until is None  # given back
