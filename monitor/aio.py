@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 
 class Wakeup:
@@ -49,12 +51,16 @@ def _settle(sleeper: asyncio.Future[None]) -> None:
         sleeper.set_result(None)
 
 
-def relay(event: asyncio.Event, wakeup: Wakeup) -> asyncio.Task[None]:
-    """Set `wakeup` when `event` is set (a stop request, say); cancel the task
-    when done with it."""
+@contextlib.contextmanager
+def woken_by(event: asyncio.Event, wakeup: Wakeup) -> Iterator[None]:
+    """While the block runs, `event` being set (a stop request, say) sets `wakeup` too."""
 
     async def wait_then_wake() -> None:
         await event.wait()
         wakeup.set()
 
-    return asyncio.create_task(wait_then_wake(), name="relay")
+    relay = asyncio.create_task(wait_then_wake(), name="relay")
+    try:
+        yield
+    finally:
+        relay.cancel()

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from monitor.aio import Wakeup, relay
+from monitor.aio import Wakeup, woken_by
 from monitor.clock import Clock
 from monitor.engine.limits import ProviderLimiter
 from monitor.engine.poller import Poller
@@ -118,16 +118,15 @@ class Dispatcher:
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._running = True
-        stop = relay(stopping, self._wake)
         try:
-            while not stopping.is_set():
-                if self._clock.monotonic() >= self._next_round:
-                    await self._round()
-                self._start_due()
-                self._wake.clear()
-                await self._wake.sleep(self._seconds_to_next())
+            with woken_by(stopping, self._wake):
+                while not stopping.is_set():
+                    if self._clock.monotonic() >= self._next_round:
+                        await self._round()
+                    self._start_due()
+                    self._wake.clear()
+                    await self._wake.sleep(self._seconds_to_next())
         finally:
-            stop.cancel()
             self._running = False
 
     async def stop(self, grace: float) -> None:

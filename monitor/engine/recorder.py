@@ -20,7 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from monitor.aio import Wakeup, relay
+from monitor.aio import Wakeup, woken_by
 from monitor.clock import Clock
 from monitor.redact import redact
 from monitor.store import claims
@@ -83,30 +83,24 @@ class Recorder:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Write batches until stopped, then write what is left (one try)."""
-        stop = relay(stopping, self._wake)
-        try:
-            await self._write_until(stopping)
-        finally:
-            stop.cancel()
-
-    async def _write_until(self, stopping: asyncio.Event) -> None:
-        while True:
-            if not self._pending:
-                self._idle.set()
-                if stopping.is_set():
-                    return
-                self._wake.clear()
-                await self._wake.sleep(_IDLE_SECONDS)
-                continue
-            if len(self._pending) < MAX_BATCH and not self._waiters and not stopping.is_set():
-                await asyncio.sleep(GATHER_SECONDS)
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            if not await self._write(batch):
-                if stopping.is_set():
-                    self._drop(batch)
+        with woken_by(stopping, self._wake):
+            while True:
+                if not self._pending:
+                    self._idle.set()
+                    if stopping.is_set():
+                        return
+                    self._wake.clear()
+                    await self._wake.sleep(_IDLE_SECONDS)
                     continue
-                self._pending[:0] = batch  # the database went away: keep them, try again
-                await asyncio.sleep(RETRY_SECONDS)
+                if len(self._pending) < MAX_BATCH and not self._waiters and not stopping.is_set():
+                    await asyncio.sleep(GATHER_SECONDS)
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                if not await self._write(batch):
+                    if stopping.is_set():
+                        self._drop(batch)
+                        continue
+                    self._pending[:0] = batch  # the database went away: keep them, try again
+                    await asyncio.sleep(RETRY_SECONDS)
 
     async def drain(self, timeout: float) -> bool:
         """Wait until everything handed over is written; False on timeout."""

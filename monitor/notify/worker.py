@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError
 
-from monitor.aio import Wakeup, relay
+from monitor.aio import Wakeup, woken_by
 from monitor.clock import Clock
 from monitor.config import NotifierSettings, RetryPolicy
 from monitor.notify import halt
@@ -74,30 +74,24 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        stop = relay(stopping, self._wake)
-        try:
-            await self._deliver_until(stopping)
-        finally:
-            stop.cancel()
+        with woken_by(stopping, self._wake):
+            while not stopping.is_set():
+                self._wake.clear()
+                try:
+                    started = await self._start_due()
+                    idle = 0.0 if started else await self._idle_seconds()
+                    if len(self._deliveries) >= PARALLEL_DELIVERIES:
+                        idle = _IDLE_CHECK_SECONDS  # a finished delivery wakes us sooner
+                except Exception as error:  # the database may be away; the loop must survive
+                    self._report_write_failure(error)
+                    if reason := unavailable(error):
+                        log.warning("outbox: database unavailable (%s); retrying", reason)
+                    else:
+                        log.exception("outbox: delivery round failed; retrying")
+                    idle = _IDLE_CHECK_SECONDS
+                if idle:
+                    await self._wake.sleep(idle)
         await self._finish()
-
-    async def _deliver_until(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            self._wake.clear()
-            try:
-                started = await self._start_due()
-                idle = 0.0 if started else await self._idle_seconds()
-                if len(self._deliveries) >= PARALLEL_DELIVERIES:
-                    idle = _IDLE_CHECK_SECONDS  # a finished delivery wakes us sooner
-            except Exception as error:  # the database may be away; the loop must survive
-                self._report_write_failure(error)
-                if reason := unavailable(error):
-                    log.warning("outbox: database unavailable (%s); retrying", reason)
-                else:
-                    log.exception("outbox: delivery round failed; retrying")
-                idle = _IDLE_CHECK_SECONDS
-            if idle:
-                await self._wake.sleep(idle)
 
     async def drain_once(self) -> int:
         """Deliver everything due now and wait for it; returns how many rows

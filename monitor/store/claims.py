@@ -14,15 +14,13 @@ for it.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Connection,
     Engine,
     and_,
@@ -32,20 +30,16 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    type_coerce,
     update,
 )
-from sqlalchemy.types import NullType
 
-from monitor.domain import State
 from monitor.store import outbox
 from monitor.store.conditions import write_conditions
-from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, job_with
+from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, job_record
 from monitor.store.tables import (
     UTCDateTime,
     jobs,
     sqlite_text,
-    sqlite_time,
     transitions,
     watches,
 )
@@ -95,12 +89,17 @@ def claim(
         update(jobs)
         .where(_j.id.in_(due.scalar_subquery()))
         .values(lease_owner=owner, lease_until=lease_until)
-        .returning(*_RAW_COLUMNS)
+        .returning(*jobs.c)
     )
     with writer.begin() as db:
         rows = db.execute(statement).all()
-    decode = _RowDecoder(writer.dialect.name, watch_names, request.provider)
-    return [decode(row) for row in rows]
+    claimed = []
+    for row in rows:
+        values = dict(zip(_COLUMNS, row, strict=True))
+        values["watch"] = watch_names.get(values["watch_id"], "")
+        values["provider"] = request.provider
+        claimed.append(job_record(values))
+    return claimed
 
 
 def record_failure(writer: Engine, owner: str, write: PollWrite) -> None:
@@ -247,46 +246,8 @@ def release_all(writer: Engine, owners: Sequence[str] | None = None) -> int:
         return int(db.execute(update(jobs).where(condition).values(lease_until=None)).rowcount)
 
 
-# A claim returns whole rows, hundreds a second: they are read as the driver
-# gives them (no per-value type processing) and decoded here in one pass.
-_RAW_COLUMNS = [type_coerce(column, NullType()).label(column.name) for column in jobs.c]
+_COLUMNS = [c.name for c in jobs.c]
 _TIMES = frozenset(c.name for c in jobs.c if isinstance(c.type, UTCDateTime))
-_JSON = frozenset(c.name for c in jobs.c if isinstance(c.type, JSON))
-
-
-class _RowDecoder:
-    """Turns raw claimed rows into JobRecords: what UTCDateTime and JSON do
-    per value, for a whole row at once."""
-
-    def __init__(self, dialect: str, watch_names: dict[int, str], provider: str) -> None:
-        self._watch_names = watch_names
-        self._provider = provider
-        text_json = dialect == "sqlite"  # PostgreSQL's driver hands JSON back parsed
-        self._steps = [
-            (name, _utc if name in _TIMES else _from_json if text_json and name in _JSON else None)
-            for name in (c.name for c in jobs.c)
-        ]
-
-    def __call__(self, row: Sequence[Any]) -> JobRecord:
-        values: dict[str, Any] = {}
-        for (name, decode), value in zip(self._steps, row, strict=True):
-            values[name] = value if decode is None or value is None else decode(value)
-        values["state"] = State(values["state"])
-        values["children"] = list(values["children"] or [])
-        values["details"] = dict(values["details"] or {})
-        values["watch"] = self._watch_names.get(values["watch_id"], "")
-        values["provider"] = self._provider
-        return job_with(values)
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):
-        return sqlite_time(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _from_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def make_due(writer: Engine, watch_ids: Sequence[int], now: datetime) -> int:

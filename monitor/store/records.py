@@ -70,6 +70,9 @@ def due_changes(job: JobRecord, changes: dict[str, Any]) -> dict[str, Any]:
     return {**changes, "due_at": min(times) if times else None}
 
 
+JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
+
+
 def job_with(values: dict[str, Any]) -> JobRecord:
     """A JobRecord from a value for every one of its fields, already of the
     right types, without the dataclass's `__init__`: a frozen dataclass sets
@@ -80,15 +83,13 @@ def job_with(values: dict[str, Any]) -> JobRecord:
     return record
 
 
-JOB_FIELDS = frozenset(JobRecord.__dataclass_fields__)
-
-
 def job_record(row: Mapping[str, Any] | Any) -> JobRecord:
     """A JobRecord from a row of `jobs` with its watch's `watch` name and `provider`."""
-    fields = {name: row[name] for name in JobRecord.__dataclass_fields__ if name != "state"}
-    fields["children"] = list(row["children"] or [])
-    fields["details"] = dict(row["details"] or {})
-    return JobRecord(state=State(row["state"]), **fields)
+    values = {name: row[name] for name in JOB_FIELDS}
+    values["state"] = State(row["state"])
+    values["children"] = list(row["children"] or [])
+    values["details"] = dict(row["details"] or {})
+    return job_with(values)
 
 
 @dataclass(frozen=True)

@@ -50,11 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return None if value is None else _in_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Any:
         if dialect.name != "sqlite":
@@ -84,8 +80,12 @@ def sqlite_time(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text + "+00:00")
     except ValueError:  # text that carries an offset of its own
-        parsed = datetime.fromisoformat(text)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return _in_utc(datetime.fromisoformat(text))
+
+
+def _in_utc(value: datetime) -> datetime:
+    """`value` as an aware UTC time; a naive one is UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 watches = Table(

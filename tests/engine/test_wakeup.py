@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from monitor.aio import Wakeup, relay
+from monitor.aio import Wakeup, woken_by
 
 
 async def test_set_wakes_a_sleeper_long_before_its_timeout() -> None:
@@ -45,12 +45,11 @@ async def test_a_cancelled_sleep_leaves_no_timer_behind() -> None:
     assert wakeup.is_set()
 
 
-async def test_relay_wakes_the_sleeper_when_its_event_is_set() -> None:
+async def test_the_event_wakes_the_sleeper_while_the_block_runs() -> None:
     wakeup, stopping = Wakeup(), asyncio.Event()
-    task = relay(stopping, wakeup)
-    sleeping = asyncio.ensure_future(wakeup.sleep(3600))
-    await asyncio.sleep(0)
-    stopping.set()
-    await asyncio.wait_for(sleeping, timeout=5)
+    with woken_by(stopping, wakeup):
+        sleeping = asyncio.ensure_future(wakeup.sleep(3600))
+        await asyncio.sleep(0)
+        stopping.set()
+        await asyncio.wait_for(sleeping, timeout=5)
     assert wakeup.is_set()
-    await task
