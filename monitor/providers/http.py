@@ -10,6 +10,7 @@ query string (tokens live there), and they pass through `redact` anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import ssl
@@ -31,7 +32,7 @@ from monitor.providers.base import (
     reason_text,
 )
 from monitor.providers.sanitize import UnsafeJson, load_json
-from monitor.providers.transport import make_transport
+from monitor.providers.transport import keeps_deadline, make_transport
 
 USER_AGENT = f"loadwatch/{__version__}"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -60,7 +61,8 @@ def make_client(
         max_connections=settings.max_concurrency,
         max_keepalive_connections=settings.max_concurrency,
     )
-    return _Client(
+    chosen = transport or make_transport(_tls_context(), limits)
+    client = _Client(
         timeout=timeout,
         limits=limits,
         verify=_tls_context(),
@@ -69,8 +71,10 @@ def make_client(
         # (307/308), in requests that max_rps does not count. Say so instead.
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        transport=transport or make_transport(_tls_context(), limits),
+        transport=chosen,
     )
+    client.deadline_kept = keeps_deadline(chosen)
+    return client
 
 
 class _NoCookies(httpx.Cookies):
@@ -88,6 +92,10 @@ class _Client(httpx.AsyncClient):
     request by token or key, and a cookie one vendor's load balancer sets must
     not ride along on later polls. Reading each reply's cookies into httpx's
     jar cost ~6 % of a poll's CPU at 1,000 polls/s (bench/README.md)."""
+
+    # Whether the transport keeps one deadline for each whole exchange; when
+    # it does not, `request` keeps it (an asyncio timeout costs ~2 % of a poll).
+    deadline_kept = False
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -130,12 +138,13 @@ async def request(
         # One deadline for the whole exchange, status line and headers included:
         # httpx's own timeout restarts with every byte, so a server that drips
         # its headers would hold the poll (and a max_concurrency slot) for ever.
-        # Set here, at the call site, it holds whatever transport the client has.
-        async with asyncio.timeout(total):
-            async with client.stream(
-                method, _parsed(url), json=json, headers=headers, params=params
-            ) as streamed:
-                body = await _read_capped(streamed, max_bytes, started, total)
+        # aiohttp's transport keeps it with the timer it runs anyway; for any
+        # other, it is set here.
+        kept = getattr(client, "deadline_kept", False)
+        deadline = contextlib.nullcontext() if kept else asyncio.timeout(total)
+        sent = client.stream(method, _parsed(url), json=json, headers=headers, params=params)
+        async with deadline, sent as streamed:
+            body = await _read_capped(streamed, max_bytes, started, total)
     except TimeoutError as exc:
         raise PollFailure(
             FailureKind.TIMEOUT, f"timeout after {_seconds(total)} waiting for {_host(url)}"

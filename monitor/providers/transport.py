@@ -39,6 +39,13 @@ def make_transport(verify: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncB
     return _Transport(verify, limits)
 
 
+def keeps_deadline(transport: httpx.AsyncBaseTransport | None) -> bool:
+    """Whether `transport` ends each exchange, reading its body included, once
+    the request's read timeout has passed in total (httpx's own restarts its
+    read timeout with every byte)."""
+    return isinstance(transport, _Transport)
+
+
 class _Transport(httpx.AsyncBaseTransport):
     """One aiohttp session (its own pool, as large as the client's limits) that
     follows no redirect, keeps no cookie and leaves decompression to httpx, so
@@ -68,8 +75,12 @@ class _Transport(httpx.AsyncBaseTransport):
         key = (asked.get("connect"), asked.get("read"), asked.get("pool"))
         timeout = self._timeouts.get(key)
         if timeout is None:
-            # httpx's connect/read/pool as aiohttp's: no total (http.request sets one).
-            timeout = aiohttp.ClientTimeout(sock_connect=key[0], sock_read=key[1], connect=key[2])
+            # httpx's connect/read/pool as aiohttp's, and the read timeout once
+            # more as a deadline for the whole exchange: aiohttp keeps that one
+            # with the timer it runs anyway (see keeps_deadline).
+            timeout = aiohttp.ClientTimeout(
+                total=key[1], sock_connect=key[0], sock_read=key[1], connect=key[2]
+            )
             self._timeouts[key] = timeout
         return timeout
 

@@ -178,3 +178,38 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ssl.SSLCon
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
     yield context
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"", id="headers"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n", id="body"),
+    ],
+)
+async def test_a_server_that_drips_is_cut_off_at_the_timeout_in_total(
+    client: httpx.AsyncClient, head: bytes
+) -> None:
+    """A byte every 50 ms restarts a read timeout every time; the whole
+    exchange still ends at the client's timeout (here 0.5 s)."""
+    drip = head or b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 4000
+
+    async def dripping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if head:
+            writer.write(head)
+        for byte in drip if not head else b"{" * 4000:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    settings = ProviderSettings(type="test", base_url="", timeout=0.5)
+    loop = asyncio.get_running_loop()
+    async with await serving(dripping) as server, make_client(settings) as quick:
+        port = port_of(server)
+        started = loop.time()
+        failure = await failure_of(quick, f"http://127.0.0.1:{port}/v1")
+        took = loop.time() - started
+    assert failure.kind is FailureKind.TIMEOUT
+    assert failure.reason == f"timeout after 0.5s waiting for 127.0.0.1:{port}"
+    assert took < 3.0  # ended by the deadline, not by the 200 s the server would drip
