@@ -51,6 +51,8 @@ def escape_controls(text: str, *, keep_lines: bool = False) -> str:
     """`text` with control characters, lone surrogates and bidi overrides
     written as visible escapes (`\\x00`, `\\n`, `\\u202e`). With `keep_lines`,
     newlines and tabs stay (multi-line messages)."""
+    if text.isprintable():  # the usual case: no control, surrogate or bidi character
+        return text
     pattern = _UNSAFE_KEEPING_LINES if keep_lines else _UNSAFE
     return pattern.sub(_escape_one, text)
 
@@ -166,7 +168,10 @@ def clean_status(status: JobStatus) -> JobStatus:
         return status
     state = status.state if isinstance(status.state, State) else State(str(status.state))
     message = status.message
-    cleaned = JobStatus(
+    # Built without the frozen dataclass's __init__ (one object.__setattr__ per
+    # field): this runs for every poll, and every value is checked here anyway.
+    cleaned = object.__new__(JobStatus)
+    cleaned.__dict__.update(
         state=state,
         raw_status=clean_text(status.raw_status, RAW_STATUS_CHARS),
         progress=clean_progress(status.progress),
@@ -183,7 +188,7 @@ def clean_status(status: JobStatus) -> JobStatus:
         ),
         details=clean_data(dict(status.details or {})),
     )
-    object.__setattr__(cleaned, _CLEAN, True)
+    cleaned.__dict__[_CLEAN] = True
     return cleaned
 
 
