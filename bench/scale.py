@@ -10,9 +10,11 @@ its own CPU shown) answers for N KPA Flex jobs; `loadwatch run` runs as its
 own process with N watches whose first polls are spread over one interval
 (steady state, not a start-up stampede). Over the measuring window it reports
 polls/s at the server, the daemon's CPU per poll (its own rusage, from /proc)
-and the ratio to each floor, poll lateness p50/p99 (the daemon's histogram),
-peak RSS, SQL statements per poll, and transition -> delivered p50/p99 for
-jobs that end in the window (json:// to a receiver in the server's process).
+and the ratio to each floor, the share of it spent on the event loop's thread
+(the rest: the database thread, deliveries, housekeeping), poll lateness
+p50/p99 (the daemon's histogram), peak RSS, SQL statements per poll, and
+transition -> delivered p50/p99 for jobs that end in the window (json:// to
+a receiver in the server's process).
 The floors (bench/floor.py) send the same requests at the same rate from a
 process that does nothing else: httpx on the transport loadwatch uses, and
 bare aiohttp.
@@ -163,11 +165,21 @@ def _quantile(before: dict[str, float], after: dict[str, float], q: float) -> fl
     return float("nan")
 
 
+def _cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds from a /proc `stat` file (a process's or a thread's)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _loop_thread_cpu(pid: int) -> float:
+    """CPU seconds of the process's main thread, which runs the event loop; the
+    rest is the database thread, deliveries and housekeeping."""
+    return _cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
 def _proc(pid: int) -> tuple[float, float]:
     """(CPU seconds, peak RSS MiB) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    cpu = _cpu_seconds(Path(f"/proc/{pid}/stat"))
     peak = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -217,9 +229,11 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
                 server.end_jobs([job], time.time() + random.random() * seconds * 0.8)
             before_server, before_metrics = server.stats(), _metrics(port)
             before_cpu, _ = _proc(process.pid)
+            before_loop = _loop_thread_cpu(process.pid)
             started = time.monotonic()
             time.sleep(seconds)
             after_cpu, peak = _proc(process.pid)
+            after_loop = _loop_thread_cpu(process.pid)
             elapsed = time.monotonic() - started
             after_server, after_metrics = server.stats(), _metrics(port)
             time.sleep(2)  # the last deliveries
@@ -238,6 +252,7 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
         "demanded_per_s": jobs / PERIOD,
         "polls_per_s": polls / elapsed,
         "cpu_per_poll_us": (after_cpu - before_cpu) / max(polls, 1) * 1e6,
+        "loop_thread_cpu_per_poll_us": (after_loop - before_loop) / max(polls, 1) * 1e6,
         "daemon_cpu_percent": (after_cpu - before_cpu) / elapsed * 100,
         "server_cpu_percent": (after_server["cpu"] - before_server["cpu"]) / elapsed * 100,
         "lateness_p50": _quantile(before_metrics, after_metrics, 0.5),
@@ -298,6 +313,9 @@ def main() -> None:
             row["floor_httpx_us"] = (before[0] + after[0]) / 2
             row["floor_aiohttp_us"] = (before[1] + after[1]) / 2
             row["ratio_httpx"] = row["cpu_per_poll_us"] / row["floor_httpx_us"]
+            row["ratio_httpx_loop_thread"] = (
+                row["loop_thread_cpu_per_poll_us"] / row["floor_httpx_us"]
+            )
             row["ratio_aiohttp"] = row["cpu_per_poll_us"] / row["floor_aiohttp_us"]
         rows.append(row)
         print(json.dumps(row), flush=True)
