@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -33,7 +34,21 @@ async def test_a_job_that_ends_while_the_database_is_away_is_recorded_and_announ
     proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
     with KpaFlexSimulator(token=TOKEN, rate_limit=None) as kpa:
         running_step = Step({"status": "dataloading", "history": "Loading"}, polls=1)
-        kpa.add_job(JOB, [running_step, Step({"status": "dataloaded", "history": "Loaded"})])
+        job = kpa.add_job(JOB, [running_step, Step({"status": "dataloaded", "history": "Loaded"})])
+        # The database goes away the moment the vendor first answers that the job
+        # ended, before that answer reaches the daemon: it must hold the poll's
+        # result until it can record it (a cut timed from the test raced the
+        # poll on a slow machine).
+        answer, cut = job.answer, threading.Event()
+
+        def answer_and_cut() -> dict[str, object]:
+            fields = answer()
+            if fields["status"] == "dataloaded" and not cut.is_set():
+                proxy.cut()
+                cut.set()
+            return fields
+
+        job.answer = answer_and_cut  # type: ignore[method-assign]
         config = write_config(
             tmp_path,
             f"""
@@ -49,18 +64,15 @@ async def test_a_job_that_ends_while_the_database_is_away_is_recorded_and_announ
               - {{name: hr-nightly, provider: hr, job: "{JOB}"}}
             """,
         )
-        job = kpa.job(JOB)
         async with running(config) as daemon:
-            assert await daemon.wait_until(
-                lambda store: store.all_jobs()[0].state.value == "running", timeout=20
-            )
-            proxy.cut()
-            # The job ends at the vendor (its next answer is `dataloaded`) while
-            # the database is away; the daemon keeps trying and stays up.
-            while not any("database unavailable" in r.message for r in caplog.records):
-                await asyncio.sleep(0.05)  # the daemon runs on this loop meanwhile
+            deadline = asyncio.get_running_loop().time() + 30
+            # The daemon keeps trying and stays up (it runs on this loop meanwhile).
+            while not (
+                cut.is_set() and any("database unavailable" in r.message for r in caplog.records)
+            ):
+                assert asyncio.get_running_loop().time() < deadline, "no outage was noticed"
+                await asyncio.sleep(0.05)
             assert json_receiver.messages == []
-            assert job.step == 1  # the end is still waiting at the vendor
             proxy.restore()
             assert await daemon.wait_until(jobs_ended, timeout=30)
     proxy.cut()
