@@ -11,7 +11,8 @@ own process with N watches whose first polls are spread over one interval
 (steady state, not a start-up stampede). Over the measuring window it reports
 polls/s at the server, the daemon's CPU per poll (its own rusage, from /proc)
 and the ratio to each floor, the share of it spent on the event loop's thread
-(the rest: the database thread, deliveries, housekeeping), poll lateness
+(the rest: the database thread, deliveries, housekeeping) and, on
+PostgreSQL, the CPU its server's processes spent per poll, poll lateness
 p50/p99 (the daemon's histogram), peak RSS, SQL statements per poll, and
 transition -> delivered p50/p99 for jobs that end in the window (json:// to
 a receiver in the server's process).
@@ -177,6 +178,17 @@ def _loop_thread_cpu(pid: int) -> float:
     return _cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
+def _postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL server process on this machine (its
+    backends do the database's work, which the daemon's own CPU leaves out)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if stat.read_text().split(" (", 1)[1].startswith("postgres)"):
+                found[int(stat.parent.name)] = _cpu_seconds(stat)
+    return found
+
+
 def _proc(pid: int) -> tuple[float, float]:
     """(CPU seconds, peak RSS MiB) of a process, from /proc."""
     cpu = _cpu_seconds(Path(f"/proc/{pid}/stat"))
@@ -230,10 +242,12 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
             before_server, before_metrics = server.stats(), _metrics(port)
             before_cpu, _ = _proc(process.pid)
             before_loop = _loop_thread_cpu(process.pid)
+            before_postgres = _postgres_cpu()
             started = time.monotonic()
             time.sleep(seconds)
             after_cpu, peak = _proc(process.pid)
             after_loop = _loop_thread_cpu(process.pid)
+            after_postgres = _postgres_cpu()
             elapsed = time.monotonic() - started
             after_server, after_metrics = server.stats(), _metrics(port)
             time.sleep(2)  # the last deliveries
@@ -247,6 +261,7 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
         for job in final["ended"]
         if job in final["delivered"]
     )
+    postgres = sum(cpu - before_postgres.get(pid, 0.0) for pid, cpu in after_postgres.items())
     return {
         "jobs": jobs,
         "demanded_per_s": jobs / PERIOD,
@@ -255,6 +270,10 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
         "loop_thread_cpu_per_poll_us": (after_loop - before_loop) / max(polls, 1) * 1e6,
         "daemon_cpu_percent": (after_cpu - before_cpu) / elapsed * 100,
         "server_cpu_percent": (after_server["cpu"] - before_server["cpu"]) / elapsed * 100,
+        # PostgreSQL's own processes (0 on SQLite, whose work is the daemon's).
+        "postgres_cpu_per_poll_us": postgres / max(polls, 1) * 1e6
+        if "postgresql" in database
+        else 0.0,
         "lateness_p50": _quantile(before_metrics, after_metrics, 0.5),
         "lateness_p99": _quantile(before_metrics, after_metrics, 0.99),
         "peak_rss_mib": peak,
