@@ -15,7 +15,9 @@ and the ratio to each floor, the share of it spent on the event loop's thread
 PostgreSQL, the CPU its server's processes spent per poll, poll lateness
 p50/p99 (the daemon's histogram), peak RSS, SQL statements per poll, and
 transition -> delivered p50/p99 for jobs that end in the window (json:// to
-a receiver in the server's process).
+a receiver in the server's process), split from the daemon's database into
+"seen -> queued" (the poll that saw the end until its notification was
+recorded) and "queued -> sent".
 The floors (bench/floor.py) send the same requests at the same rate from a
 process that does nothing else: httpx on the transport loadwatch uses, and
 bare aiohttp.
@@ -252,15 +254,17 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
             after_server, after_metrics = server.stats(), _metrics(port)
             time.sleep(2)  # the last deliveries
             final = server.stats()
+        stages = _delivery_stages(config_path)
     polls = after_server["requests"] - before_server["requests"]
     statements = after_metrics.get("loadwatch_sql_statements_total", 0) - before_metrics.get(
         "loadwatch_sql_statements_total", 0
     )
-    delays = sorted(
+    delays = [
         final["delivered"][job] - final["ended"][job]
         for job in final["ended"]
         if job in final["delivered"]
-    )
+    ]
+    delivery_p50, delivery_p99 = _p50_p99(delays)
     postgres = sum(cpu - before_postgres.get(pid, 0.0) for pid, cpu in after_postgres.items())
     return {
         "jobs": jobs,
@@ -279,10 +283,47 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
         "peak_rss_mib": peak,
         "sql_per_poll": statements / max(polls, 1),
         "delivered": f"{len(delays)}/{len(final['ended'])}",
-        "delivery_p50": statistics.median(delays) if delays else float("nan"),
-        "delivery_p99": delays[int(len(delays) * 0.99) - 1 if len(delays) > 1 else 0]
-        if delays
-        else float("nan"),
+        "delivery_p50": delivery_p50,
+        "delivery_p99": delivery_p99,
+        **stages,
+    }
+
+
+def _p50_p99(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return float("nan"), float("nan")
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[max(int(len(ordered) * 0.99) - 1, 0)]
+
+
+def _delivery_stages(config_path: Path) -> dict[str, float]:
+    """Transition -> delivered in two stages, from the daemon's database: the
+    poll that saw the end until its notification was queued (recorded with
+    the poll), and queued until Apprise reported it sent."""
+    from sqlalchemy import select
+
+    from monitor.config import load_config
+    from monitor.store.store import Store
+    from monitor.store.tables import notifications, transitions
+
+    n, t = notifications.c, transitions.c
+    store = Store(load_config(config_path, environ={}).database)
+    try:
+        with store.engine.connect() as db:
+            rows = db.execute(
+                select(t.at, n.created_at, n.sent_at)
+                .join_from(notifications, transitions, t.job_pk == n.job_pk)
+                .where(t.to_state == "succeeded", n.status == "sent")
+            ).all()
+    finally:
+        store.engine.dispose()
+    queued = _p50_p99([(created - at).total_seconds() for at, created, _ in rows])
+    sent = _p50_p99([(sent - created).total_seconds() for _, created, sent in rows])
+    return {
+        "seen_to_queued_p50": queued[0],
+        "seen_to_queued_p99": queued[1],
+        "queued_to_sent_p50": sent[0],
+        "queued_to_sent_p99": sent[1],
     }
 
 
