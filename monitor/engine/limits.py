@@ -128,6 +128,9 @@ class ProviderLimiter:
         self._refuse_if_stopped()
         await self._slots.acquire()
         try:
+            # Waiting for the slot, the call may have seen the one before it
+            # come back 429: it must not go out during the pause that began.
+            self._refuse_if_stopped()
             await self._pace()
         except BaseException:
             self._slots.release()

@@ -146,6 +146,42 @@ async def test_a_call_waiting_for_its_turn_is_refused_when_a_pause_begins():
     assert outcomes == ["first", "paused"]
 
 
+async def test_a_call_waiting_for_a_free_slot_is_refused_when_the_call_before_it_is_throttled():
+    # max_concurrency 1: the second call waits for the first's slot, not for
+    # the pace; the first's answer is a 429, so the second must not be sent.
+    clock = FakeClock()
+    limits = limiter(clock, max_rps=1000, max_concurrency=1)
+    answered = asyncio.Event()
+    sent: list[str] = []
+
+    async def first() -> None:
+        async with limits.slot():
+            sent.append("first")
+            await answered.wait()
+            clock.advance(0.5)  # the exchange took a while: the pace lets the next start
+            raise Throttled("rate limited (HTTP 429)", retry_after=30)
+
+    async def second() -> str:
+        try:
+            async with limits.slot():
+                sent.append("second")
+        except ProviderPaused as paused:
+            return f"paused {paused.seconds:.0f}s"
+        return "sent"
+
+    throttled = asyncio.create_task(first())
+    waiting = asyncio.create_task(second())
+    while limits.in_flight < 1:
+        await asyncio.sleep(0)
+    for _ in range(5):  # the second is now queued for the slot
+        await asyncio.sleep(0)
+    answered.set()
+    with pytest.raises(Throttled):
+        await throttled
+    assert await waiting == "paused 30s"
+    assert sent == ["first"]
+
+
 def test_throttled_without_a_time_backs_off_exponentially_to_a_cap():
     pauses = [pause_seconds(None, n) for n in range(1, 10)]
     assert pauses[:4] == [PAUSE_INITIAL, PAUSE_INITIAL * 2, PAUSE_INITIAL * 4, PAUSE_INITIAL * 8]
