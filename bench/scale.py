@@ -229,7 +229,8 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
     port = 18000 + random.randrange(1000)
     with FakeServer() as server, tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "config.yaml"
-        if database.startswith("sqlite"):
+        on_postgres = not database.startswith("sqlite")
+        if not on_postgres:
             database = f"sqlite:///{folder}/loadwatch.db"
         config_path.write_text(config_text(database, server.url, jobs, port))
         prepare(config_path, jobs)
@@ -244,12 +245,12 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
             before_server, before_metrics = server.stats(), _metrics(port)
             before_cpu, _ = _proc(process.pid)
             before_loop = _loop_thread_cpu(process.pid)
-            before_postgres = _postgres_cpu()
+            before_postgres = _postgres_cpu() if on_postgres else {}
             started = time.monotonic()
             time.sleep(seconds)
             after_cpu, peak = _proc(process.pid)
             after_loop = _loop_thread_cpu(process.pid)
-            after_postgres = _postgres_cpu()
+            after_postgres = _postgres_cpu() if on_postgres else {}
             elapsed = time.monotonic() - started
             after_server, after_metrics = server.stats(), _metrics(port)
             time.sleep(2)  # the last deliveries
@@ -275,9 +276,7 @@ def run_size(database: str, jobs: int, seconds: float, warmup: float) -> dict[st
         "daemon_cpu_percent": (after_cpu - before_cpu) / elapsed * 100,
         "server_cpu_percent": (after_server["cpu"] - before_server["cpu"]) / elapsed * 100,
         # PostgreSQL's own processes (0 on SQLite, whose work is the daemon's).
-        "postgres_cpu_per_poll_us": postgres / max(polls, 1) * 1e6
-        if "postgresql" in database
-        else 0.0,
+        "postgres_cpu_per_poll_us": postgres / max(polls, 1) * 1e6,
         "lateness_p50": _quantile(before_metrics, after_metrics, 0.5),
         "lateness_p99": _quantile(before_metrics, after_metrics, 0.99),
         "peak_rss_mib": peak,
@@ -316,7 +315,7 @@ def _delivery_stages(config_path: Path) -> dict[str, float]:
                 .where(t.to_state == "succeeded", n.status == "sent")
             ).all()
     finally:
-        store.engine.dispose()
+        store.close()
     queued = _p50_p99([(created - at).total_seconds() for at, created, _ in rows])
     sent = _p50_p99([(sent - created).total_seconds() for _, created, sent in rows])
     return {
