@@ -9,7 +9,11 @@ _COUNT_ORDER = ("processed", "errors", "total")
 
 
 def format_duration(seconds: float) -> str:
-    """`45s`, `4m 12s`, `2h 03m`, `3d 04h`: two units are enough for a person."""
+    """`45s`, `4m 12s`, `2h 03m`, `3d 04h`: two units are enough for a person.
+    Under a second, milliseconds (`50ms`), so a short backoff does not read `0s`."""
+    if 0 < seconds < 1:
+        millis = max(1, round(seconds * 1000))
+        return f"{millis}ms" if millis < 1000 else "1s"
     whole = int(seconds)
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)

@@ -107,18 +107,20 @@ class OutboxWorker:
             return 0
         notifiers = self._notifiers()
         now = self._clock.now()
-        rows = await asyncio.to_thread(
+        # A delivery still under way may have marked its retry already, and the
+        # retry may be due: such rows are claimed once that delivery has ended.
+        busy = {row_id for delivery in self._deliveries.values() for row_id in delivery.ids}
+        fresh = await asyncio.to_thread(
             self._store.claim_notifications,
             self._owner,
             now,
             now + timedelta(seconds=self._lease),
             room,
             group_window(notifiers),
+            busy,
         )
-        if rows:
+        if fresh:
             halt.reached("after-claim")
-        busy = {row_id for delivery in self._deliveries.values() for row_id in delivery.ids}
-        fresh = [row for row in rows if row.id not in busy]  # ours already, still sending
         if self.silencer is not None and fresh:
             free = await asyncio.to_thread(self.silencer.screen, fresh, now, self._owner)
             if len(free) < len(fresh):

@@ -10,7 +10,7 @@ writer at a time, and SQLAlchemy leaves the clause out there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,14 +89,16 @@ def claim(
     lease_until: datetime,
     group_windows: Mapping[str, float],
     limit: int,
+    held: Collection[int] = (),
 ) -> list[NotificationRecord]:
     """Lease up to `limit` due rows to `owner`, and with each due row of a
     grouped notifier (`group_windows`: notifier → group_wait seconds) every
     claimable row for the same URL due within that window, so the group
-    leaves as one message."""
+    leaves as one message. Rows in `held` are left alone: the caller is still
+    finishing an attempt on them (its retry may already be due)."""
     due = (
         select(_n.id, _n.notifier, _n.url_key)
-        .where(_claimable(now), _n.next_attempt_at <= now)
+        .where(_claimable(now, held), _n.next_attempt_at <= now)
         .order_by(_n.next_attempt_at, _n.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -107,7 +109,8 @@ def claim(
         for notifier, key in {(row.notifier, row.url_key) for row in rows}:
             window = group_windows.get(notifier, 0.0)
             if window > 0:
-                ids.update(_companions(db, notifier, key, now, now + timedelta(seconds=window)))
+                horizon = now + timedelta(seconds=window)
+                ids.update(_companions(db, notifier, key, now, horizon, held))
         if not ids:
             return []
         claimed = db.execute(
@@ -121,12 +124,17 @@ def claim(
 
 
 def _companions(
-    db: Connection, notifier: str, key: str, now: datetime, horizon: datetime
+    db: Connection,
+    notifier: str,
+    key: str,
+    now: datetime,
+    horizon: datetime,
+    held: Collection[int],
 ) -> list[int]:
     query = (
         select(_n.id)
         .where(
-            _claimable(now),
+            _claimable(now, held),
             _n.notifier == notifier,
             _n.url_key == key,
             _n.next_attempt_at <= horizon,
@@ -136,8 +144,9 @@ def _companions(
     return list(db.execute(query).scalars())
 
 
-def _claimable(now: datetime) -> Any:
-    return (_n.status == PENDING) & or_(_n.claimed_until.is_(None), _n.claimed_until < now)
+def _claimable(now: datetime, held: Collection[int] = ()) -> Any:
+    free = (_n.status == PENDING) & or_(_n.claimed_until.is_(None), _n.claimed_until < now)
+    return free & _n.id.not_in(sorted(held)) if held else free
 
 
 def mark_sent(writer: Engine, ids: Sequence[int], now: datetime) -> None:

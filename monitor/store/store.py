@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -270,9 +270,11 @@ class Store:
         lease_until: datetime,
         limit: int = 50,
         group_windows: Mapping[str, float] | None = None,
+        held: Collection[int] = (),
     ) -> list[NotificationRecord]:
-        """Lease due notifications to `owner` until `lease_until`; see outbox.claim."""
-        return outbox.claim(self._writer, owner, now, lease_until, group_windows or {}, limit)
+        """Lease due notifications to `owner` until `lease_until`, except the
+        rows in `held`; see outbox.claim."""
+        return outbox.claim(self._writer, owner, now, lease_until, group_windows or {}, limit, held)
 
     def mark_sent(self, ids: Sequence[int], now: datetime) -> None:
         outbox.mark_sent(self._writer, ids, now)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor import redact
+from monitor.notify.formatting import format_duration
 from monitor.notify.messages import (
     MAX_BODY_CHARS,
     MAX_TITLE_CHARS,
@@ -268,3 +269,12 @@ def test_broken_template_warning_masks_secrets(caplog: pytest.LogCaptureFixture)
         render(FAILED, body_template="{% tok4f9a8b7c %}")
     assert "unknown tag '***'" in caplog.text
     assert "tok4f9a8b7c" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0, "0s"), (0.0004, "1ms"), (0.05, "50ms"), (0.9996, "1s"), (1, "1s"), (45.7, "45s"),
+     (252, "4m 12s"), (7380, "2h 03m"), (273600, "3d 04h")],
+)  # fmt: skip
+def test_a_duration_reads_in_at_most_two_units_and_a_short_one_in_milliseconds(seconds, shown):
+    assert format_duration(seconds) == shown

@@ -3,7 +3,9 @@ retries, giving up, grouping, and rows whose URL left the config."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from datetime import timedelta
 
 from monitor import report
@@ -39,6 +41,44 @@ async def test_a_failed_delivery_is_retried_with_backoff_and_then_sent_once(stor
     assert receiver.requests == 3 and len(receiver.messages) == 1
     (row,) = store.notifications_of()
     assert (row.status, row.attempts, row.last_error) == ("sent", 3, None)
+
+
+async def test_a_retry_due_before_its_failed_delivery_has_ended_is_sent_in_time(store, clock):
+    """The loop may look for due rows between a failed send's retry mark and
+    the end of its task. If the retry is due by then, that round must leave
+    the row alone, not lease it for two minutes as still being sent."""
+    receiver = JsonReceiver(fail_first=1)
+    retry_marked, round_done = asyncio.Event(), threading.Event()
+    loop = asyncio.get_running_loop()
+    mark_retry, claim = store.mark_retry, store.claim_notifications
+
+    def mark_retry_then_hold(*args):
+        mark_retry(*args)
+        loop.call_soon_threadsafe(retry_marked.set)
+        assert round_done.wait(timeout=10)  # the failed delivery's task ends after that round
+
+    def claim_then_let_go(*args):
+        try:
+            return claim(*args)
+        finally:
+            if retry_marked.is_set():
+                round_done.set()
+
+    store.mark_retry, store.claim_notifications = mark_retry_then_hold, claim_then_let_go
+    try:
+        team = {"team": notifier(receiver.url)}
+        queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+        outbox = worker(store, clock, team)
+        first = asyncio.create_task(outbox.drain_once())
+        await asyncio.wait_for(retry_marked.wait(), timeout=10)
+        clock.advance(10)  # the retry is due
+        meanwhile = await outbox.drain_once()
+        tried = [await first, meanwhile, await outbox.drain_once()]
+    finally:
+        receiver.close()
+    assert tried == [1, 0, 1]
+    (row,) = store.notifications_of()
+    assert (row.status, row.attempts) == ("sent", 2) and len(receiver.messages) == 1
 
 
 async def fail_until_dead(store: Store, clock: FakeClock, outbox: OutboxWorker) -> None:
