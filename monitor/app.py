@@ -55,7 +55,14 @@ class Daemon:
             self.store, self.clock, self._notifiers, self.owner, on_settled=self._changed.set
         )
         # The poll path: claim (dispatch) -> poll and judge (poller, keeper) -> record.
-        self.fleet = Fleet(self.store, self.clock, self.owner, lambda: self._wiring, config.lease)
+        self.fleet = Fleet(
+            self.store,
+            self.clock,
+            self.owner,
+            lambda: self._wiring,
+            config.lease,
+            working_on=lambda: self.dispatcher.held_jobs(),
+        )
         self.keeper = ConditionKeeper(self.store, self.clock)
         self.recorder = Recorder(self.store, self.owner, self.clock, self._recorded)
         self.poller = Poller(self.clock, lambda: self._wiring, self.keeper, self.recorder)

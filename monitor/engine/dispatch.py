@@ -86,6 +86,10 @@ class Dispatcher:
     def held(self) -> int:
         return len(self._held)
 
+    def held_jobs(self) -> list[int]:
+        """The database ids of the jobs claimed and not yet recorded."""
+        return list(self._held)
+
     def in_flight(self) -> int:
         return len(self._tasks)
 

@@ -2,9 +2,10 @@
 
 At start an instance says it is alive and takes back the leases of instances
 that are gone (on SQLite, where one daemon runs, every lease). Every third of
-a lease it beats: renews its heartbeat and its job leases, counts the live
-instances to take its share of each provider's budget, and applies the vendor
-pauses the others recorded. A vendor's pause seen here is recorded for them.
+a lease it beats: renews its heartbeat and the leases of the jobs it is
+working on (claimed and not yet recorded), counts the live instances to take
+its share of each provider's budget, and applies the vendor pauses the others
+recorded. A vendor's pause seen here is recorded for them.
 
 Budgets are split per instance rather than counted in the database: a share
 costs no query per request, and since every instance claims due jobs from the
@@ -18,7 +19,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import timedelta
 
 from monitor.clock import Clock
@@ -46,11 +47,13 @@ class Fleet:
         owner: str,
         wiring: Callable[[], Wiring],
         lease_seconds: float = LEASE_SECONDS,
+        working_on: Callable[[], Collection[int]] = frozenset,
     ) -> None:
         self._store = store
         self._clock = clock
         self.owner = owner
         self._wiring = wiring
+        self._working_on = working_on  # the jobs whose leases a beat renews
         self.lease_seconds = lease_seconds
         self._watches: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -103,7 +106,8 @@ class Fleet:
         if not await asyncio.to_thread(instances.beat, writer, self.owner, now):
             await self.rejoin(self._watches)  # removed as dead while we stalled
         lease_until = now + timedelta(seconds=self.lease_seconds)
-        await asyncio.to_thread(claims.renew, writer, self.owner, lease_until)
+        held = list(self._working_on())
+        await asyncio.to_thread(claims.renew, writer, self.owner, lease_until, held)
         stale = now - timedelta(seconds=self.lease_seconds)
         members = await asyncio.to_thread(instances.listed, self._store.engine)
         self.live = max(1, sum(1 for m in members if m.heartbeat_at >= stale))

@@ -217,11 +217,19 @@ def _transition_row(write: PollWrite) -> dict[str, Any]:
     }
 
 
-def renew(writer: Engine, owner: str, lease_until: datetime) -> int:
-    """Extend every lease `owner` holds (while it is alive); returns how many."""
+def renew(writer: Engine, owner: str, lease_until: datetime, job_pks: Sequence[int]) -> int:
+    """Extend the leases `owner` holds on `job_pks`, the jobs it is working on
+    (while it is alive); returns how many. A lease of `owner` on any other job
+    is left to run out: its poll could not be recorded (the database refused
+    even the failure, say a full disk), and renewing it would keep the job
+    from every claim, this instance's too, for as long as the daemon runs."""
+    if not job_pks:
+        return 0
     # Rows the recorder is writing right now are skipped, not waited for (they
     # are being given back): waiting would deadlock with it on PostgreSQL.
-    mine = select(_j.id).where(_j.lease_owner == owner, _j.lease_until.is_not(None))
+    mine = select(_j.id).where(
+        _j.id.in_(sorted(job_pks)), _j.lease_owner == owner, _j.lease_until.is_not(None)
+    )
     if writer.dialect.name == "postgresql":
         mine = mine.with_for_update(skip_locked=True)
     with writer.begin() as db:
