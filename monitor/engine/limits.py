@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from datetime import datetime, timedelta
 
+from monitor.backoff import grown
 from monitor.clock import Clock
 from monitor.providers.base import Throttled
 
@@ -65,7 +66,7 @@ def pause_seconds(retry_after: float | None, throttles_in_a_row: int) -> float:
     [RETRY_AFTER_MIN, RETRY_AFTER_MAX], or without one our own backoff."""
     if retry_after is None:
         steps = max(throttles_in_a_row - 1, 0)
-        return min(PAUSE_INITIAL * 2.0 ** min(steps, 32), PAUSE_MAX)
+        return grown(PAUSE_INITIAL, 2.0, steps, PAUSE_MAX)
     return min(max(retry_after, RETRY_AFTER_MIN), RETRY_AFTER_MAX)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from monitor.backoff import grown
 from monitor.config import PollPolicy
 
 
@@ -13,7 +14,7 @@ def backoff_delay(policy: PollPolicy, step: int, draw: float) -> float:
     initial × factor^step, capped at max, then spread by ± jitter.
 
     `draw` is a uniform random number in [0, 1); 0.5 means no spread."""
-    base = min(policy.initial * policy.factor ** min(step, 64), policy.max)
+    base = grown(policy.initial, policy.factor, step, policy.max)
     return jittered(base, policy.jitter, draw)
 
 

@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError
 
 from monitor.aio import Wakeup, woken_by
+from monitor.backoff import grown
 from monitor.clock import Clock
 from monitor.config import NotifierSettings, RetryPolicy
 from monitor.notify import halt
@@ -186,7 +187,7 @@ class OutboxWorker:
         retry_for = notifier.notify_retry_for if notifier is not None else _DEFAULT_RETRY_FOR
         now = self._clock.now()
         attempts = max(row.attempts for row in delivery.rows) + 1
-        delay = min(retry.initial * retry.factor ** (attempts - 1), retry.max)
+        delay = grown(retry.initial, retry.factor, attempts - 1, retry.max)
         next_attempt = now + timedelta(seconds=delay)
         expired = [
             row.id

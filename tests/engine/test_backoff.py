@@ -7,6 +7,8 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor.clock import FakeClock
 from monitor.config import PollPolicy
@@ -137,3 +139,28 @@ def test_a_terminal_state_ends_polling():
     )
     assert observation.next_poll_at is None
     assert observation.changes["next_poll_at"] is None
+
+
+@given(
+    initial=st.floats(min_value=1e-3, max_value=1e6),
+    factor=st.one_of(st.floats(min_value=1, max_value=1e300), st.just(float("inf"))),
+    top=st.floats(min_value=1e-3, max_value=1e7),
+    step=st.integers(min_value=0, max_value=10**6),
+    draw=st.floats(min_value=0, max_value=0.999),
+)
+def test_a_backoff_of_any_factor_and_any_step_stays_within_max(initial, factor, top, step, draw):
+    """A `factor: 1000` (or a job that has waited a million polls) must not
+    overflow the arithmetic: the delay simply reaches `max`."""
+    policy = PollPolicy(initial=initial, factor=factor, max=top, jitter=0.1)
+    delay = backoff_delay(policy, step, draw)
+    assert 0 <= delay <= top * 1.1 + 1e-9
+    assert backoff_delay(policy, step, NO_SPREAD) == pytest.approx(
+        min(top, initial * _power(factor, step))
+    )
+
+
+def _power(factor: float, step: int) -> float:
+    try:
+        return float(factor**step)
+    except OverflowError:
+        return float("inf")

@@ -8,12 +8,15 @@ import logging
 import threading
 from datetime import timedelta
 
+from sqlalchemy import update
+
 from monitor import report
 from monitor.clock import FakeClock
 from monitor.config import NotifierSettings
 from monitor.domain import Event
 from monitor.notify.worker import OutboxWorker
 from monitor.store.store import Store
+from monitor.store.tables import notifications
 from tests.notify.helpers import START, notifier, queue, track
 from tests.receivers import JsonReceiver
 
@@ -79,6 +82,29 @@ async def test_a_retry_due_before_its_failed_delivery_has_ended_is_sent_in_time(
     assert tried == [1, 0, 1]
     (row,) = store.notifications_of()
     assert (row.status, row.attempts) == ("sent", 2) and len(receiver.messages) == 1
+
+
+async def test_a_row_retried_thousands_of_times_still_backs_off_and_ends_dead(store, clock):
+    """initial × factor^attempts overflows a float long before a day of retries
+    every few seconds ends: the delay must stay at `max`, not crash the round."""
+    receiver = JsonReceiver(fail_first=1_000)
+    try:
+        team = {"team": notifier(receiver.url, retry={"initial": 1, "factor": 1000, "max": 5})}
+        queue(store, track(store, "hr", "j1", START), Event.FAILED, team, START)
+        with store.writer.begin() as db:
+            db.execute(update(notifications).values(attempts=2_000))
+        outbox = worker(store, clock, team)
+        tried = [await outbox.drain_once()]
+        (row,) = store.notifications_of()
+        retry_at = store.next_notification_due()
+        clock.advance(24 * 3600)  # past notify_retry_for
+        tried.append(await outbox.drain_once())
+    finally:
+        receiver.close()
+    assert tried == [1, 1] and receiver.requests == 2
+    assert row.status == "pending" and retry_at == START + timedelta(seconds=5)
+    (row,) = store.notifications_of()
+    assert row.status == "dead" and "gave up after 2002 attempts" in row.last_error
 
 
 async def fail_until_dead(store: Store, clock: FakeClock, outbox: OutboxWorker) -> None:
