@@ -15,7 +15,9 @@ def iso_time(value: Any) -> datetime | None:
     (`2019-04-18T14:36:11.123Z`, `2026-03-02T17:15:00+11:00`); None otherwise.
 
     A timestamp without an offset is read as UTC: a vendor that leaves the zone
-    out almost always means its servers' UTC."""
+    out almost always means its servers' UTC. One whose UTC time a datetime
+    cannot hold (`0001-01-01T00:00:00+01:00`) is None: a poll must not fail
+    over a time it can do without."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
@@ -24,7 +26,10 @@ def iso_time(value: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # its UTC time is before year 1 or after 9999
+        return None
 
 
 def iso_or_epoch_time(value: Any) -> datetime | None:

@@ -167,6 +167,20 @@ def test_comestri_running_job_has_no_finished_at(comestri: ComestriProvider) -> 
     assert comestri.parse(body, JOB).finished_at is None
 
 
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "2026-02-30T10:00:00Z"]
+)
+def test_comestri_a_time_that_is_no_utc_time_is_unknown_not_a_failed_poll(
+    comestri: ComestriProvider, moment: str
+) -> None:
+    """A valid-looking timestamp whose UTC time does not exist (before year 1
+    or after 9999 once the offset is applied) leaves the time unknown; the
+    status is still read."""
+    body = {**payload("status_complete_success.json"), "created_time": moment}
+    status = comestri.parse(body, JOB)
+    assert status.state == State.SUCCEEDED and status.started_at is None
+
+
 # --- settings, headers and HTTP statuses ---------------------------------------------
 
 
