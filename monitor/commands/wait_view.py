@@ -18,18 +18,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from monitor.engine.policy import estimated_end
+
 if TYPE_CHECKING:
     from monitor.engine.waiting import WaitResult
     from monitor.store.records import JobRecord
-
-
-def estimated_end(first: tuple[datetime, float], latest: tuple[datetime, float]) -> datetime | None:
-    """When the job should reach 100 %, judged from the first and the latest
-    progress readings (time, fraction); None when progress has not risen."""
-    (then, before), (now, after) = first, latest
-    if after <= before or now <= then:
-        return None
-    return now + (now - then) * ((1.0 - after) / (after - before))
 
 
 def describe(job: JobRecord) -> str:

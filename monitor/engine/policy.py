@@ -3,7 +3,7 @@ random draw, so tests pin every number without a clock or a sleep."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.backoff import grown
 from monitor.config import PollPolicy
@@ -37,6 +37,23 @@ def eta_delay(
     if remaining is None:
         return None
     return min(max(remaining, policy.initial), policy.max)
+
+
+# An end further off than this is no estimate: progress has barely moved.
+MAX_ESTIMATE_SECONDS = 10 * 365 * 86400.0
+
+
+def estimated_end(
+    previous: tuple[datetime, float], current: tuple[datetime, float]
+) -> datetime | None:
+    """When progress reaches 1 at the pace between two readings (time,
+    fraction 0..1); None when progress is not rising, or when that end is more
+    than ten years off (a job at 0.0000001 % would otherwise end past the
+    year 9999, which no datetime holds)."""
+    remaining = remaining_seconds(previous, current)
+    if remaining is None or remaining > MAX_ESTIMATE_SECONDS:
+        return None
+    return current[0] + timedelta(seconds=remaining)
 
 
 def remaining_seconds(

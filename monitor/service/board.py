@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from monitor.config import Config
 from monitor.domain import State
+from monitor.engine import policy
 from monitor.engine.conditions import AUTO_MIN_RUNS, AUTO_RUNS, p90
-from monitor.engine.policy import remaining_seconds
 from monitor.notify.formatting import format_duration
 from monitor.store.views import (
     DeliveryView,
@@ -76,8 +76,7 @@ def estimated_end(job: JobView) -> datetime | None:
     reading_at = job.progress_changed_at or job.last_poll_at
     if reading_at is None:
         return None
-    remaining = remaining_seconds((began(job), 0.0), (reading_at, job.progress))
-    return None if remaining is None else reading_at + timedelta(seconds=remaining)
+    return policy.estimated_end((began(job), 0.0), (reading_at, job.progress))
 
 
 def learned_deadline(runs: Sequence[RunView]) -> float | None:

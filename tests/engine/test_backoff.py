@@ -4,7 +4,7 @@ aiming and failure backoff, walked through with a FakeClock."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -14,7 +14,7 @@ from monitor.clock import FakeClock
 from monitor.config import PollPolicy
 from monitor.domain import JobStatus, State
 from monitor.engine.observe import applied, observe_failure, observe_status
-from monitor.engine.policy import backoff_delay, eta_delay, jittered
+from monitor.engine.policy import backoff_delay, estimated_end, eta_delay, jittered
 from monitor.providers.base import FailureKind, PollFailure
 from monitor.store.records import JobRecord
 
@@ -164,3 +164,18 @@ def _power(factor: float, step: int) -> float:
         return float(factor**step)
     except OverflowError:
         return float("inf")
+
+
+@given(
+    seconds=st.floats(min_value=1e-6, max_value=1e9),
+    before=st.floats(min_value=0, max_value=1),
+    after=st.floats(min_value=0, max_value=1),
+)
+def test_an_estimated_end_is_a_time_within_ten_years_or_none(seconds, before, after):
+    """Progress that barely moves (0.1 then 0.1000000000001) must not ask for
+    a time past the year 9999: `loadwatch wait` and the board show none."""
+    now = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    end = estimated_end((now - timedelta(seconds=seconds), before), (now, after))
+    assert end is None or now <= end <= now + timedelta(days=3650)
+    if after > before and (1 - after) * seconds / (after - before) < 86400:
+        assert end is not None  # a real estimate is kept

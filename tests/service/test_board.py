@@ -56,6 +56,17 @@ def test_the_provider_start_time_counts_over_the_first_sighting():
     assert board.estimated_end(began_earlier) == NOW + timedelta(hours=1)
 
 
+def test_no_estimate_when_progress_has_barely_moved():
+    """A job ten minutes in at 0.0000001 % would end in 190,000 years: no
+    estimate, rather than a time no calendar holds (it broke the whole board)."""
+    assert board.estimated_end(job(progress=1e-9, progress_changed_at=NOW)) is None
+    assert board.estimated_end(job(progress=1e-6, progress_changed_at=NOW)) is None  # 19 years
+    began_long_ago = job(
+        progress=0.5, progress_changed_at=NOW, started_at=datetime(1, 1, 1, tzinfo=UTC)
+    )
+    assert board.estimated_end(began_long_ago) is None
+
+
 def test_no_estimate_without_progress_or_once_ended():
     assert board.estimated_end(job()) is None
     assert board.estimated_end(job(progress=0.0, progress_changed_at=NOW)) is None
