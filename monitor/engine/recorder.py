@@ -10,7 +10,10 @@ When a batch fails:
 - anything else (a value the database refuses, a full disk): each write is
   tried alone, and one that still fails becomes a failed poll with the
   database's reason, so the job backs off and goes `unreachable` instead of
-  retrying silently for ever.
+  retrying silently for ever; if the database goes away meanwhile, the writes
+  not yet recorded are kept as above, and those recorded are not written twice;
+- anything the recorder itself gets wrong: the batch is given up (its jobs'
+  leases run out and they are polled again) and recording goes on.
 """
 
 from __future__ import annotations
@@ -95,11 +98,17 @@ class Recorder:
                 if len(self._pending) < MAX_BATCH and not self._waiters and not stopping.is_set():
                     await asyncio.sleep(GATHER_SECONDS)
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                if not await self._write(batch):
+                try:
+                    kept = await self._write(batch)
+                except Exception:  # a bug must not end recording: every later poll would wait
+                    log.exception("recording %d polls failed unexpectedly", len(batch))
+                    self._drop(batch, "after that error")
+                    continue
+                if kept:
                     if stopping.is_set():
-                        self._drop(batch)
+                        self._drop(kept)
                         continue
-                    self._pending[:0] = batch  # the database went away: keep them, try again
+                    self._pending[:0] = kept  # the database went away: keep them, try again
                     await asyncio.sleep(RETRY_SECONDS)
 
     async def drain(self, timeout: float) -> bool:
@@ -110,8 +119,9 @@ class Recorder:
             return False
         return True
 
-    async def _write(self, batch: list[PollWrite]) -> bool:
-        """Write `batch`; False when the database is unavailable (keep it)."""
+    async def _write(self, batch: list[PollWrite]) -> list[PollWrite]:
+        """Write `batch`; returns the writes to keep and try again because the
+        database became unavailable (none when all are recorded)."""
         now = self._clock.now()
         try:
             queued = await self._store.on_poll_thread(
@@ -119,39 +129,60 @@ class Recorder:
             )
         except Exception as error:
             if reason := unavailable(error):
-                log.warning(
-                    "database unavailable while recording %d polls (%s); trying again in %.0fs",
-                    len(batch),
-                    reason,
-                    RETRY_SECONDS,
-                )
-                self._on_write_health(False)
-                return False
-            queued = await self._write_one_by_one(batch, error)
+                self._unavailable(len(batch), reason)
+                return batch
+            try:
+                queued = await self._write_one_by_one(batch, error)
+            except _CutShort as cut:  # some were recorded one by one before it went
+                self._unavailable(len(cut.rest), cut.reason)
+                self._recorded(batch[: len(batch) - len(cut.rest)], cut.queued)
+                return cut.rest
         self._on_write_health(True)
+        self._recorded(batch, queued)
+        return []
+
+    def _unavailable(self, count: int, reason: str) -> None:
+        log.warning(
+            "database unavailable while recording %d polls (%s); trying again in %.0fs",
+            count,
+            reason,
+            RETRY_SECONDS,
+        )
+        self._on_write_health(False)
+
+    def _recorded(self, writes: list[PollWrite], queued: int) -> None:
+        if not writes:
+            return
         self.batches += 1
-        self.writes += len(batch)
-        self._settle(batch)
-        self._on_recorded(batch, queued)
-        return True
+        self.writes += len(writes)
+        self._settle(writes)
+        self._on_recorded(writes, queued)
 
     async def _write_one_by_one(self, batch: list[PollWrite], error: Exception) -> int:
         """A batch the database refused: find the writes it refuses and record
-        each of those as a failed poll with the database's reason."""
+        each of those as a failed poll with the database's reason. Raises
+        _CutShort with the writes not yet recorded if the database goes away
+        meanwhile (those recorded must not be written twice: a transition
+        would be)."""
         log.warning(
             "recording %d polls failed (%s); recording them one by one", len(batch), _why(error)
         )
         queued = 0
         now = self._clock.now()
-        for write in batch:
+        for index, write in enumerate(batch):
             try:
-                queued += await asyncio.to_thread(
-                    claims.record, self._store.writer, self._owner, [write], now
-                )
-            except Exception as refused:
-                if unavailable(refused):
-                    raise
-                queued += await self._record_refusal(write, refused)
+                try:
+                    queued += await asyncio.to_thread(
+                        claims.record, self._store.writer, self._owner, [write], now
+                    )
+                except Exception as refused:
+                    if unavailable(refused):
+                        raise
+                    queued += await self._record_refusal(write, refused)
+            except Exception as gone:
+                if reason := unavailable(gone):
+                    raise _CutShort(batch[index:], queued, reason) from gone
+                raise
         return queued
 
     async def _record_refusal(self, write: PollWrite, error: Exception) -> int:
@@ -188,13 +219,22 @@ class Recorder:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    def _drop(self, batch: Sequence[PollWrite]) -> None:
-        log.warning("%d polls not recorded at shutdown; they will be redone", len(batch))
+    def _drop(self, batch: Sequence[PollWrite], when: str = "at shutdown") -> None:
+        """Give up on `batch`: its jobs' leases run out and they are polled again."""
+        log.warning("%d polls not recorded %s; they will be redone", len(batch), when)
         for write in batch:
             waiter = self._waiters.pop(id(write), None)
             if waiter is not None and not waiter.done():
                 waiter.cancel()
         self._on_recorded(batch, 0)
+
+
+class _CutShort(Exception):
+    """The database went away while a refused batch was being recorded one by one."""
+
+    def __init__(self, rest: list[PollWrite], queued: int, reason: str) -> None:
+        super().__init__(reason)
+        self.rest, self.queued, self.reason = rest, queued, reason
 
 
 def _why(error: BaseException) -> str:
