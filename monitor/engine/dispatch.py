@@ -192,8 +192,9 @@ class Dispatcher:
         )
         self.claimed += len(jobs)
         for job in jobs:
+            if job.id not in self._held:  # else claimed again before its record was handed back
+                self._per_provider[provider] += 1
             self._held[job.id] = job
-            self._per_provider[provider] += 1
             heapq.heappush(self._heap, (_due(job, now), next(self._order), job, held.get(job.id)))
         if len(jobs) == room:
             self._next_round = -math.inf  # more may be due: claim again soon
