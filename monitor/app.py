@@ -137,8 +137,12 @@ class Daemon:
 
     @property
     def polling(self) -> bool:
-        """Whether the poll loop runs (the health check asks)."""
-        return self.dispatcher.running
+        """Whether the poll path runs: the loop that claims and starts polls,
+        and the recorder that writes them and hands their jobs back. The health
+        check and systemd's watchdog ask; a recorder that has stopped would
+        leave every later poll unrecorded, so a restart beats running on."""
+        recorder = self._recorder_task
+        return self.dispatcher.running and recorder is not None and not recorder.done()
 
     @property
     def _wiring(self) -> Wiring:

@@ -89,7 +89,7 @@ class HealthCheck:
         if silent > LOOP_SILENT_AFTER:
             return f"event loop has not run for {silent:.0f}s"
         if not self._scheduler_running():
-            return "scheduler is not running"
+            return "poll loop is not running (claiming or recording stopped)"
         return "ok"
 
     def database_verdict(self) -> str:

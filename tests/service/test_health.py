@@ -38,7 +38,9 @@ def test_a_silent_heartbeat_means_the_loop_is_stuck():
 
 
 def test_a_stopped_scheduler_is_unhealthy_though_the_loop_runs():
-    assert check(scheduler_running=False).loop_verdict() == "scheduler is not running"
+    assert check(scheduler_running=False).loop_verdict() == (
+        "poll loop is not running (claiming or recording stopped)"
+    )
 
 
 def test_a_stopping_daemon_is_not_healthy():

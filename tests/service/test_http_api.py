@@ -3,6 +3,7 @@ API, over real HTTP, against the KPA simulator, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import httpx
@@ -77,6 +78,24 @@ async def test_healthz_is_503_when_the_database_is_unreachable(
     assert answer.status_code == 503
     assert answer.json()["checks"]["loop"] == "ok"
     assert answer.json()["checks"]["database"].startswith("database unreachable")
+
+
+async def test_healthz_is_503_once_recording_has_stopped(
+    tmp_path, database_url, kpa, json_receiver
+):
+    """Polls go on without a recorder, but none would be written again: the
+    health check (and so systemd's watchdog) must say so."""
+    kpa.add_job(JOB, success_script(polls=1000))
+    config = config_for(tmp_path, database_url, kpa, json_receiver)
+    async with running(config) as daemon, api(daemon) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        recorder = daemon._recorder_task
+        recorder.cancel()  # as a recorder that died of a bug would be
+        await asyncio.gather(recorder, return_exceptions=True)
+        answer = await client.get("/healthz")
+
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["loop"].startswith("poll loop is not running")
 
 
 async def test_healthz_is_503_while_the_event_loop_is_stuck(
