@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from monitor.aio import Wakeup, woken_by
 from monitor.clock import Clock
@@ -171,19 +171,24 @@ class Recorder:
         now = self._clock.now()
         for index, write in enumerate(batch):
             try:
-                try:
-                    queued += await asyncio.to_thread(
-                        claims.record, self._store.writer, self._owner, [write], now
-                    )
-                except Exception as refused:
-                    if unavailable(refused):
-                        raise
-                    queued += await self._record_refusal(write, refused)
+                queued += await self._record_alone(write, now)
             except Exception as gone:
                 if reason := unavailable(gone):
                     raise _CutShort(batch[index:], queued, reason) from gone
                 raise
         return queued
+
+    async def _record_alone(self, write: PollWrite, now: datetime) -> int:
+        """Record one write, or if the database refuses it, the failed poll it
+        becomes; returns the notifications queued."""
+        try:
+            return await asyncio.to_thread(
+                claims.record, self._store.writer, self._owner, [write], now
+            )
+        except Exception as refused:
+            if unavailable(refused):
+                raise
+            return await self._record_refusal(write, refused)
 
     async def _record_refusal(self, write: PollWrite, error: Exception) -> int:
         """Record a write the database refused as the job's failed poll, with
