@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from monitor import redact
+from monitor.store.store import Store
 from tests.receivers import JsonReceiver, MqttReceiver, SmtpReceiver
 
 # Property tests: no per-example deadline and no "too slow" verdicts, which a
@@ -98,3 +99,12 @@ def _forget_secrets() -> Iterator[None]:
     """Each test registers its own secrets; none leak into the next."""
     yield
     redact.forget_all()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated store on `database_url`, closed afterwards."""
+    store = Store(database_url)
+    store.upgrade()
+    yield store
+    store.close()

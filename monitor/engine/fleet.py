@@ -106,7 +106,7 @@ class Fleet:
         if not await asyncio.to_thread(instances.beat, writer, self.owner, now):
             await self.rejoin(self._watches)  # removed as dead while we stalled
         lease_until = now + timedelta(seconds=self.lease_seconds)
-        held = list(self._working_on())
+        held = self._working_on()  # a snapshot taken here, on the loop
         await asyncio.to_thread(claims.renew, writer, self.owner, lease_until, held)
         stale = now - timedelta(seconds=self.lease_seconds)
         members = await asyncio.to_thread(instances.listed, self._store.engine)

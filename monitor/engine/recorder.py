@@ -182,13 +182,14 @@ class Recorder:
         """Record one write, or if the database refuses it, the failed poll it
         becomes; returns the notifications queued."""
         try:
-            return await asyncio.to_thread(
-                claims.record, self._store.writer, self._owner, [write], now
-            )
+            return await self._record_one(write, now)
         except Exception as refused:
             if unavailable(refused):
                 raise
             return await self._record_refusal(write, refused)
+
+    async def _record_one(self, write: PollWrite, now: datetime) -> int:
+        return await asyncio.to_thread(claims.record, self._store.writer, self._owner, [write], now)
 
     async def _record_refusal(self, write: PollWrite, error: Exception) -> int:
         """Record a write the database refused as the job's failed poll, with
@@ -200,9 +201,7 @@ class Recorder:
             replacement = await self.on_refused(write, reason)
             if replacement is not None:
                 try:
-                    return await asyncio.to_thread(
-                        claims.record, self._store.writer, self._owner, [replacement], now
-                    )
+                    return await self._record_one(replacement, now)
                 except Exception as again:
                     if unavailable(again):
                         raise

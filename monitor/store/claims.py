@@ -15,7 +15,7 @@ for it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -217,7 +217,7 @@ def _transition_row(write: PollWrite) -> dict[str, Any]:
     }
 
 
-def renew(writer: Engine, owner: str, lease_until: datetime, job_pks: Sequence[int]) -> int:
+def renew(writer: Engine, owner: str, lease_until: datetime, job_pks: Collection[int]) -> int:
     """Extend the leases `owner` holds on `job_pks`, the jobs it is working on
     (while it is alive); returns how many. A lease of `owner` on any other job
     is left to run out: its poll could not be recorded (the database refused

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
+from monitor.app import Daemon
 from monitor.config import Config
 from monitor.simulators.base import ScriptedJob, Step
 from monitor.simulators.kpa_flex import KpaFlexSimulator
@@ -113,6 +114,29 @@ def one_job_config(folder: Path, database_url: str, kpa: KpaFlexSimulator) -> Co
     )
 
 
+async def refuse_then_resume(
+    daemon: Daemon,
+    job: ScriptedJob,
+    refusal: Refusal,
+    heard: Heard,
+    *,
+    timeout: float,
+    then: Callable[[], None] = lambda: None,
+) -> bool:
+    """Once the job has been recorded, refuse job updates until the recorder
+    says `heard`; end the refusal (and do `then`); whether the job is polled
+    and recorded again within `timeout` seconds."""
+    assert await daemon.wait_until(lambda store: polled(store) > 0, timeout=20)
+    refusal.armed.set()
+    assert await asyncio.to_thread(heard.event.wait, 20)
+    refusal.end()
+    then()
+    asked, recorded = job.polls, await asyncio.to_thread(polled, daemon.store)
+    return await daemon.wait_until(
+        lambda store: job.polls > asked and polled(store) > recorded, timeout=timeout
+    )
+
+
 def polled(store: Store) -> int:
     """How many polls of the one job the database has recorded."""
     (job,) = store.all_jobs()
@@ -127,18 +151,11 @@ async def test_a_poll_the_database_refused_to_record_does_not_stop_its_job(tmp_p
         job = kpa.add_job(JOB, [Step({"status": "dataloading", "history": "Loading"})])
         refusal = Refusal(database_url, job)
         async with running(one_job_config(tmp_path, database_url, kpa)) as daemon:
-            assert await daemon.wait_until(lambda store: polled(store) > 0, timeout=20)
-            refusal.armed.set()
             # The poll that saw the refusal begin: its record, its failed-poll
-            # record and its failure count are all refused.
-            assert await asyncio.to_thread(given_up.event.wait, 20)
-            refusal.end()
-            asked, recorded = job.polls, await asyncio.to_thread(polled, daemon.store)
-            # The daemon beats several times a lease meanwhile; the job must
-            # come back within its lease and a poll, not after a restart.
-            resumed = await daemon.wait_until(
-                lambda store: job.polls > asked and polled(store) > recorded, timeout=10
-            )
+            # record and its failure count are all refused. The daemon beats
+            # several times a lease meanwhile; the job must come back within
+            # its lease and a poll, not after a restart.
+            resumed = await refuse_then_resume(daemon, job, refusal, given_up, timeout=10)
             assert resumed, f"not polled again after the refusal ended ({job.polls} polls)"
         refusal.engine.dispose()
 
@@ -159,14 +176,8 @@ async def test_recording_goes_on_when_the_database_goes_away_during_a_refused_ba
         job = kpa.add_job(JOB, [Step({"status": "dataloading", "history": "Loading"})])
         refusal = Refusal(database_url, job)
         async with running(one_job_config(tmp_path, through, kpa)) as daemon:
-            assert await daemon.wait_until(lambda store: polled(store) > 0, timeout=20)
-            refusal.armed.set()
-            assert await asyncio.to_thread(cut.event.wait, 20)
-            refusal.end()
-            proxy.restore()
-            asked, recorded = job.polls, await asyncio.to_thread(polled, daemon.store)
-            resumed = await daemon.wait_until(
-                lambda store: job.polls > asked and polled(store) > recorded, timeout=20
+            resumed = await refuse_then_resume(
+                daemon, job, refusal, cut, timeout=20, then=proxy.restore
             )
             assert resumed, "nothing was recorded after the database came back"
         refusal.engine.dispose()

@@ -3,10 +3,7 @@ started: what it holds, and how much of a provider's budget that uses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from monitor.clock import FakeClock
 from monitor.engine.dispatch import Dispatcher
@@ -14,16 +11,7 @@ from monitor.engine.limits import ProviderLimiter
 from monitor.engine.wiring import WatchIndex, Wiring
 from monitor.store import claims
 from monitor.store.records import JobRecord, PollWrite
-from monitor.store.store import Store
 from tests.notify.helpers import START, track
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.upgrade()
-    yield store
-    store.close()
 
 
 async def test_a_job_claimed_again_before_its_earlier_record_is_handed_back_counts_once(store):

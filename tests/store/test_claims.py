@@ -4,7 +4,6 @@ commonest, included) lands only while the job's lease is held."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,14 +15,6 @@ from tests.notify.helpers import track
 
 NOW = datetime(2026, 3, 1, 6, 0, 0, 123456, tzinfo=UTC)
 LEASE = NOW + timedelta(seconds=30)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.upgrade()
-    yield store
-    store.close()
 
 
 def _claim(store: Store, owner: str, names: dict[int, str], now: datetime = NOW) -> list:

@@ -5,7 +5,6 @@ and read back as it was made (nothing a vendor says can make a write fail)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,14 +32,6 @@ PROPERTY = settings(
         HealthCheck.function_scoped_fixture,
     ],
 )
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.upgrade()
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -37,14 +37,6 @@ def error_of(engine: Any, statement: Any, **values: Any) -> BaseException:
 # --- which errors are a lost connection ----------------------------------------------
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.upgrade()
-    yield store
-    store.close()
-
-
 def test_a_value_that_does_not_fit_is_not_a_lost_connection(store: Store) -> None:
     job = track(store, "nightly", "job-1", NOW)
     problems = [
