@@ -136,6 +136,8 @@ def open_for_reading(url: str) -> Store:
 def _schema_advice(current: str | None, head: str | None) -> str:
     if current is None:
         return "no loadwatch tables yet: run `loadwatch db upgrade` (or start the daemon)"
+    if not migrate.known_revision(current):
+        return str(migrate.UnknownRevision(current, head))
     return (
         f"at schema {current}, this loadwatch needs {head}:"
         " run `loadwatch db upgrade` (or restart the daemon)"
@@ -155,6 +157,9 @@ def open_and_upgrade(url: str) -> tuple[Store, str | None, str | None]:
     except SQLAlchemyError as error:
         store.close()
         raise describe(url, error) from None
+    except migrate.UnknownRevision as error:
+        store.close()
+        raise DatabaseProblem(f"database {label(url)}", str(error)) from None
     return store, before, after
 
 
@@ -177,6 +182,8 @@ def probe(url: str) -> tuple[str, bool]:
         store.close()
     if current == head:
         return f"{where}: schema {current} (current)", True
+    if current is not None and not migrate.known_revision(current):
+        return f"{where}: {migrate.UnknownRevision(current, head)}", False
     return (
         f"{where}: schema {current or 'empty'}; `db upgrade` (or `run`) takes it to {head}",
         False,
@@ -194,6 +201,8 @@ async def wait_and_upgrade(
     while True:
         try:
             return await asyncio.to_thread(store.upgrade)
+        except migrate.UnknownRevision as error:
+            raise DatabaseProblem(f"database {label(url)}", str(error)) from None
         except SQLAlchemyError as error:
             problem = describe(url, error)
             if not problem.transient:

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from monitor.problems import StartupProblem
+
 # Any fixed number: instances sharing one PostgreSQL database take turns migrating.
 _MIGRATION_LOCK_ID = 0x10AD_3A7C
 
@@ -34,13 +36,31 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def known_revision(revision: str) -> bool:
+    """Whether this loadwatch has the migration `revision`."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    return revision in {script.revision for script in scripts.walk_revisions()}
+
+
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+class UnknownRevision(StartupProblem):
+    """The database's schema is at a revision this loadwatch does not have: a
+    newer loadwatch made it."""
+
+    def __init__(self, revision: str, head: str | None) -> None:
+        super().__init__(
+            f"its schema is at revision {revision}, which this loadwatch (newest {head}) does"
+            " not know: a newer loadwatch made it; run that version, or use another database"
+        )
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
-    """Bring the schema to the newest revision; returns (before, after)."""
+    """Bring the schema to the newest revision; returns (before, after).
+    Raises UnknownRevision if the schema is newer than this loadwatch's."""
     config = _alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -48,6 +68,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
         before = MigrationContext.configure(connection).get_current_revision()
+        if before is not None and not known_revision(before):
+            raise UnknownRevision(before, head_revision())
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         after = MigrationContext.configure(connection).get_current_revision()

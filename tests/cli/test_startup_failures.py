@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -147,11 +148,8 @@ def test_run_waits_for_a_database_that_is_down_and_stops_cleanly_while_waiting(t
 
 
 @pytest.mark.postgres
-def test_run_starts_once_the_database_comes_back(tmp_path):
-    base = os.environ.get("LOADWATCH_TEST_PG")
-    if not base:
-        pytest.skip("LOADWATCH_TEST_PG is not set")
-    url = make_url(base)
+def test_run_starts_once_the_database_comes_back(tmp_path, postgres_url):
+    url = make_url(postgres_url)  # a schema of its own, not the shared database's
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.cut()
     behind = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -165,3 +163,22 @@ def test_run_starts_once_the_database_comes_back(tmp_path):
         code = daemon.stop()
         proxy.cut()
     assert code == 0, daemon.text()
+
+
+@pytest.mark.parametrize("command", [("run",), ("db", "upgrade"), ("status",)], ids=" ".join)
+def test_a_schema_made_by_a_newer_loadwatch_is_one_line(tmp_path, command):
+    """Going back to an older loadwatch: it says so, and changes nothing."""
+    config = write_config(tmp_path)
+    assert loadwatch("db", "upgrade", "-c", str(config)).returncode == 0
+    database = tmp_path / "loadwatch.db"
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE alembic_version SET version_num = '0999'")
+    result = loadwatch(*command, "-c", str(config), env={"KPA_TOKEN": "t"}, timeout=30)
+    line = one_clear_line(result)
+    assert f"database {database}: its schema is at revision 0999" in line
+    assert "a newer loadwatch made it" in line
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0999",)]
+    status = loadwatch("db", "status", "-c", str(config))
+    assert status.returncode == 1
+    assert status.stdout.startswith(f"database {database}: its schema is at revision 0999")
