@@ -4,7 +4,7 @@ commonest, included) lands only while the job's lease is held."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -24,6 +24,24 @@ def _claim(store: Store, owner: str, names: dict[int, str], now: datetime = NOW)
 
 def test_a_claimed_job_is_the_job_the_store_reads(store: Store) -> None:
     job = track(store, "nightly", "job-1", NOW)
+    offset = timezone(timedelta(hours=-5))
+    news = {  # a value of every kind a job's row holds
+        "state": "running",
+        "raw_status": "dataloading",
+        "progress": 0.25,
+        "processed": 12,
+        "errors": 0,
+        "total": 48,
+        "message": "Zeile 12 von 48 \u2013 l\u00e4uft",
+        "children": ["child-1", "child-2"],
+        "details": {"rows": 3, "nested": {"x": [1, 2.5, None, True]}, "note": "\u00fc"},
+        "started_at": datetime(2026, 3, 1, 1, 0, 0, 5, tzinfo=offset),
+        "state_changed_at": NOW,
+        "last_failure": "timeout",
+        "backoff_step": 2,
+    }
+    with store.writer.begin() as db:
+        claims.record_in(db, None, [PollWrite(job.id, news)], NOW)
     claimed = _claim(store, "me", {job.watch_id: job.watch}, NOW + timedelta(hours=1))
     assert len(claimed) == 1
     read = store.get_job(job.id)
@@ -31,6 +49,8 @@ def test_a_claimed_job_is_the_job_the_store_reads(store: Store) -> None:
     expected = {**read.__dict__, "lease_owner": "me", "lease_until": LEASE}
     assert claimed[0].__dict__ == expected
     assert claimed[0].next_poll_at is not None and claimed[0].next_poll_at.tzinfo is UTC
+    assert claimed[0].started_at is not None and claimed[0].started_at.tzinfo is UTC
+    assert claimed[0].details["nested"] == {"x": [1, 2.5, None, True]}
 
 
 @pytest.mark.parametrize(
