@@ -35,6 +35,8 @@ def test_upgrade_twice_changes_nothing_the_second_time(database_url):
 # old shape. Change the schema with a new revision (alembic revision -m ...).
 RELEASED = {
     "0001_initial.py": "df68def2c0da317a82070d8080e8b457530eb850e35a7b711cbf96f0a388ce38",
+    "0002_poll_leases.py": "1f277fac250530eb455bc47995acb703433402cffbc1f388572b0cbfc33b4395",
+    "0003_operations.py": "af54b8d403fea90ec98f253ea6c549f8816d8f3b39c3eb837930cdf0fbe93e1b",
 }
 
 
