@@ -57,6 +57,8 @@ def describe(url: str, error: BaseException) -> DatabaseProblem:
     cause = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
     text = " ".join(str(cause).split())
     where = f"database {label(url)}"
+    if isinstance(error, migrate.UnknownRevision):  # its text already says what to do
+        return DatabaseProblem(where, text)
     if parsed.get_backend_name() == "sqlite":
         return DatabaseProblem(where, _sqlite_problem(parsed.database or "", text))
     host = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
@@ -154,12 +156,9 @@ def open_and_upgrade(url: str) -> tuple[Store, str | None, str | None]:
     store = Store(url)
     try:
         before, after = store.upgrade()
-    except SQLAlchemyError as error:
+    except (SQLAlchemyError, migrate.UnknownRevision) as error:
         store.close()
         raise describe(url, error) from None
-    except migrate.UnknownRevision as error:
-        store.close()
-        raise DatabaseProblem(f"database {label(url)}", str(error)) from None
     return store, before, after
 
 
@@ -196,14 +195,12 @@ async def wait_and_upgrade(
     """Migrate at the daemon's start, waiting for a database that is down
     (refused, restarting) with a log line; None when told to stop first.
     A database that cannot work however long we wait (no such role, database
-    or directory) raises DatabaseProblem at once."""
+    or directory, a schema from a newer loadwatch) raises DatabaseProblem at once."""
     said = ""
     while True:
         try:
             return await asyncio.to_thread(store.upgrade)
-        except migrate.UnknownRevision as error:
-            raise DatabaseProblem(f"database {label(url)}", str(error)) from None
-        except SQLAlchemyError as error:
+        except (SQLAlchemyError, migrate.UnknownRevision) as error:
             problem = describe(url, error)
             if not problem.transient:
                 raise problem from None

@@ -36,9 +36,9 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def known_revision(revision: str) -> bool:
+def known_revision(revision: str, scripts: ScriptDirectory | None = None) -> bool:
     """Whether this loadwatch has the migration `revision`."""
-    scripts = ScriptDirectory.from_config(_alembic_config())
+    scripts = scripts or ScriptDirectory.from_config(_alembic_config())
     return revision in {script.revision for script in scripts.walk_revisions()}
 
 
@@ -68,8 +68,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
         before = MigrationContext.configure(connection).get_current_revision()
-        if before is not None and not known_revision(before):
-            raise UnknownRevision(before, head_revision())
+        scripts = ScriptDirectory.from_config(config)
+        if before is not None and not known_revision(before, scripts):
+            raise UnknownRevision(before, scripts.get_current_head())
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         after = MigrationContext.configure(connection).get_current_revision()
