@@ -96,7 +96,7 @@ class _Transport(httpx.AsyncBaseTransport):
         try:
             reply = await session.request(
                 request.method,
-                str(request.url),
+                _target(request.url),
                 headers=request.headers.multi_items(),
                 data=content,
                 allow_redirects=False,
@@ -117,6 +117,13 @@ class _Transport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _target(url: httpx.URL) -> str:
+    """The URL aiohttp is to ask for. Credentials written into a URL are
+    already in the Authorization header httpx built from them, and aiohttp
+    refuses a request that carries both (httpx's own transport ignores them)."""
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
 
 
 class _Stream(httpx.AsyncByteStream):

@@ -69,6 +69,17 @@ async def test_a_cookie_the_vendor_sets_is_not_sent_back(client: httpx.AsyncClie
     assert not client.cookies
 
 
+async def test_credentials_written_in_the_url_go_as_basic_auth(
+    client: httpx.AsyncClient,
+) -> None:
+    """aiohttp refuses a URL with credentials beside httpx's Authorization
+    header built from them; both transports send the header alone."""
+    with CookieSetter() as vendor:
+        await request(client, "GET", vendor.url.replace("http://", "http://ops:pa55@") + "/x")
+        (seen,) = vendor.requests
+    assert seen.headers["authorization"] == httpx.BasicAuth("ops", "pa55")._auth_header
+
+
 def test_a_client_refuses_cookies_it_would_not_keep() -> None:
     client = make_client(ProviderSettings(type="test", base_url=""))
     with pytest.raises(ValueError, match="no cookies"):
