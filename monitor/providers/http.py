@@ -14,7 +14,7 @@ import contextlib
 import re
 import socket
 import ssl
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncIterable, Collection, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache, lru_cache
@@ -301,15 +301,27 @@ async def _read_capped(
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in streamed.aiter_bytes():  # decoded bytes: a gzip bomb counts whole
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        # httpx's read timeout restarts with every chunk; a server that drips
-        # bytes must not hold a poll longer than the timeout in total.
-        if total is not None and _clock.monotonic() - started > total:
-            raise PollFailure(FailureKind.TIMEOUT, f"timeout after {_seconds(total)}")
-        chunks.append(chunk)
+    # Decoded bytes, so that a gzip bomb counts whole; a body sent as it is
+    # comes straight from the transport, without httpx's decoding layers.
+    raw = streamed.stream
+    source: AsyncIterable[bytes] = (
+        raw
+        if isinstance(raw, httpx.AsyncByteStream) and "content-encoding" not in streamed.headers
+        else streamed.aiter_bytes()
+    )
+    try:
+        async for chunk in source:
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(max_bytes)
+            # httpx's read timeout restarts with every chunk; a server that drips
+            # bytes must not hold a poll longer than the timeout in total.
+            if total is not None and _clock.monotonic() - started > total:
+                raise PollFailure(FailureKind.TIMEOUT, f"timeout after {_seconds(total)}")
+            chunks.append(chunk)
+    except httpx.RequestError as error:
+        _attach(error, streamed.request)
+        raise
     return b"".join(chunks)
 
 
