@@ -2,7 +2,14 @@
 parse, at the same rate, with no schedule, state or database, in a process
 that does nothing else. Reports CPU microseconds per request.
 
-    python -m bench.floor URL httpx|aiohttp RATE SECONDS
+- `httpx`: `client.post` and `json.loads` on a client from `make_client`,
+  the issue's floor: a bare loop on the HTTP stack loadwatch uses;
+- `exchange`: the same request as loadwatch makes it, `request()` and
+  `decode_json` on the same client (streamed, size-capped, straight to the
+  transport): what a poll's HTTP costs loadwatch itself;
+- `aiohttp`: a bare aiohttp session.
+
+    python -m bench.floor URL httpx|exchange|aiohttp RATE SECONDS
 """
 
 from __future__ import annotations
@@ -61,6 +68,22 @@ async def _httpx(url: str, rate: float, seconds: float) -> int:
         return await _paced(send, rate, seconds)
 
 
+async def _exchange(url: str, rate: float, seconds: float) -> int:
+    from monitor.providers.base import ProviderSettings
+    from monitor.providers.http import decode_json, make_client, request
+
+    settings = ProviderSettings(type="floor", base_url=url, max_concurrency=CONCURRENCY)
+    async with make_client(settings) as client:
+
+        async def send(job: str) -> None:
+            response = await request(
+                client, "POST", f"{url}/dataload.info", json={"token": TOKEN, "id": job}
+            )
+            decode_json(response)
+
+        return await _paced(send, rate, seconds)
+
+
 async def _aiohttp(url: str, rate: float, seconds: float) -> int:
     import aiohttp
 
@@ -77,7 +100,7 @@ async def _aiohttp(url: str, rate: float, seconds: float) -> int:
 
 
 def _measure(url: str, stack: str, rate: float, seconds: float, out: Any) -> None:
-    work = _httpx if stack == "httpx" else _aiohttp
+    work = {"httpx": _httpx, "exchange": _exchange, "aiohttp": _aiohttp}[stack]
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     requests = asyncio.run(work(url, rate, seconds))

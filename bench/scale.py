@@ -1,5 +1,5 @@
 """Benchmark: the real daemon polling 1,000 to 10,000 jobs every 10 s, against
-two floors doing the same requests with no schedule, state or database.
+floors doing the same requests with no schedule, state or database.
 
     python -m bench.scale                                   # SQLite, 1k/3k/10k
     python -m bench.scale --database postgresql+psycopg://postgres@127.0.0.1/test
@@ -19,8 +19,9 @@ a receiver in the server's process), split from the daemon's database into
 "seen -> queued" (the poll that saw the end until its notification was
 recorded) and "queued -> sent".
 The floors (bench/floor.py) send the same requests at the same rate from a
-process that does nothing else: httpx on the transport loadwatch uses, and
-bare aiohttp.
+process that does nothing else: httpx's `client.post` on the client
+loadwatch uses (the floor of the targets), the same exchange as loadwatch
+makes it (`request()`, straight to the transport), and bare aiohttp.
 """
 
 from __future__ import annotations
@@ -370,21 +371,24 @@ def main() -> None:
             after = floors(jobs / PERIOD)
             row["floor_httpx_runs_us"] = [before[0], after[0]]
             row["floor_httpx_us"] = (before[0] + after[0]) / 2
-            row["floor_aiohttp_us"] = (before[1] + after[1]) / 2
+            row["floor_exchange_us"] = (before[1] + after[1]) / 2
+            row["floor_aiohttp_us"] = (before[2] + after[2]) / 2
             row["ratio_httpx"] = row["cpu_per_poll_us"] / row["floor_httpx_us"]
             row["ratio_httpx_loop_thread"] = (
                 row["loop_thread_cpu_per_poll_us"] / row["floor_httpx_us"]
             )
+            row["ratio_exchange"] = row["cpu_per_poll_us"] / row["floor_exchange_us"]
             row["ratio_aiohttp"] = row["cpu_per_poll_us"] / row["floor_aiohttp_us"]
         rows.append(row)
         print(json.dumps(row), flush=True)
 
 
-def floors(rate: float) -> tuple[float, float]:
-    """CPU µs per request of the httpx and the aiohttp floor, 15 s each."""
+def floors(rate: float) -> tuple[float, float, float]:
+    """CPU µs per request of the httpx, the exchange and the aiohttp floor, 15 s each."""
     with FakeServer() as server:
         return (
             run_floor(server.url, "httpx", rate, 15.0),
+            run_floor(server.url, "exchange", rate, 15.0),
             run_floor(server.url, "aiohttp", rate, 15.0),
         )
 
