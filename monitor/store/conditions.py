@@ -136,16 +136,20 @@ class ConditionStore:
                 .all()
             )
         provider_open = [_open(row) for row in provider_rows if row["cleared_at"] is None]
+        provider_held = provider_open[0] if provider_open else None
         provider_notices = _notices(provider_rows)
-        return {
-            pk: HeldConditions(
-                held=[_open(row) for row in by_job.get(pk, []) if row["cleared_at"] is None],
-                notices=_notices(by_job.get(pk, [])),
-                provider_held=provider_open[0] if provider_open else None,
+
+        def held(rows: Sequence[RowMapping]) -> HeldConditions:
+            return HeldConditions(
+                held=[_open(row) for row in rows if row["cleared_at"] is None],
+                notices=_notices(rows),
+                provider_held=provider_held,
                 provider_notices=provider_notices,
             )
-            for pk in job_pks
-        }
+
+        # Most jobs have never had a condition: they share one reading of nothing.
+        nothing = held([])
+        return {pk: held(by_job[pk]) if pk in by_job else nothing for pk in job_pks}
 
     def save(self, write: ConditionWrite, now: datetime) -> int:
         with self._writer.begin() as db:
