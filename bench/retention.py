@@ -38,9 +38,11 @@ def fill(store: Store, count: int) -> None:
     old, recent = now - timedelta(days=120), now - timedelta(days=1)
     with store.engine.begin() as db:
         watch = {"name": "bench", "provider": "p", "discover": {}, "source": "config"}
-        watch_id = db.execute(
+        key = db.execute(
             insert(watches).values(**watch, active=True, created_at=old)
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert key is not None
+        watch_id = key[0]
         for batch_start in range(0, 2 * count, 1000):
             rows = []
             for number in range(batch_start, min(batch_start + 1000, 2 * count)):

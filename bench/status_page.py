@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import random
@@ -24,13 +25,58 @@ import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.polling import _config_text, _database, _serve_simulator
+from bench.fakeserver import TOKEN
+from bench.scale import pg_schema
+
+
+@contextlib.contextmanager
+def _database(url: str | None, folder: str) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a throwaway schema in PostgreSQL."""
+    if url is None:
+        yield f"sqlite:///{folder}/bench.db"
+        return
+    with pg_schema(url) as scoped:
+        yield scoped
+
+
+def _serve_simulator(jobs: int, ready: Any, stop: Any) -> None:
+    """KPA Flex's simulator, in its own process, with `jobs` jobs loading for ever."""
+    from monitor.simulators.base import Step
+    from monitor.simulators.kpa_flex import KpaFlexSimulator
+
+    with KpaFlexSimulator(token=TOKEN, rate_limit=None) as simulator:
+        for number in range(jobs):
+            simulator.add_job(f"job-{number}", [Step({"status": "dataloading"}, polls=1)])
+        ready.put(simulator.url)
+        stop.wait()
+
+
+def _config_text(database: str, url: str, jobs: int, period: float) -> str:
+    lines = [
+        f'database: "{database}"',
+        "defaults:",
+        f"  poll: {{initial: {period}s, factor: 1, max: {period}s, jitter: 0.1}}",
+        "  stall_after: 1d",
+        "providers:",
+        "  hr:",
+        "    type: kpa_flex",
+        f"    base_url: {url}",
+        f"    token: {TOKEN}",
+        "    max_rps: 100000",
+        "    max_concurrency: 64",
+        "watches:",
+    ]
+    for number in range(jobs):
+        lines += [f"  - name: w{number}", "    provider: hr", f'    job: "job-{number}"']
+    return "\n".join(lines) + "\n"
+
 
 _STATES = ["running"] * 6 + ["pending"] * 2 + ["waiting", "succeeded", "failed", "partial"]
 
@@ -126,8 +172,8 @@ def measure_render(url: str, repeat: int) -> dict[str, float]:
         config=lambda: config,
         store=store,
         health=None,  # type: ignore[arg-type]
-        metrics=None,
-        add_watch=lambda s: False,  # type: ignore[arg-type]
+        metrics=None,  # type: ignore[arg-type]
+        add_watch=lambda s: False,
         remove_watch=lambda n: False,
         now=lambda: datetime.now(UTC),
     )
@@ -204,15 +250,13 @@ async def _alternate(path: Path, args: argparse.Namespace, reading: Any) -> dict
 
     daemon = Daemon(load_config(path, environ={}))
     lateness: list[float] = []
-    original = daemon.poller.poll
+    heard = daemon.dispatcher.on_start  # how late each poll or check started
 
-    async def timed_poll(job_pk: int):  # as bench/polling.py measures it
-        job = await asyncio.to_thread(daemon.store.get_job, job_pk)
-        if job is not None and job.next_poll_at is not None:
-            lateness.append((daemon.clock.now() - job.next_poll_at).total_seconds())
-        return await original(job_pk)
+    def timed(late: float) -> None:
+        lateness.append(late)
+        heard(late)
 
-    daemon.scheduler._poll = timed_poll
+    daemon.dispatcher.on_start = timed
     runner = asyncio.create_task(daemon.run())
     await daemon.ready.wait()
     await asyncio.sleep(args.window)  # warm up
