@@ -167,8 +167,10 @@ def test_wait_config_error_exits_78(tmp_path):
 
 def test_wait_ctrl_c_exits_130(tmp_path, comestri):
     comestri.add_job("J1", [Step({"status": "processing", "percent_completed": 0.3})])
+    # -X faulthandler: if it hangs, SIGABRT makes it print where each thread is.
+    command = [sys.executable, "-X", "faulthandler", *COMMAND[1:]]
     process = subprocess.Popen(
-        [*COMMAND, "wait", "-c", str(config_file(tmp_path, comestri)), "catalog", "J1"],
+        [*command, "wait", "-c", str(config_file(tmp_path, comestri)), "catalog", "J1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,9 +182,9 @@ def test_wait_ctrl_c_exits_130(tmp_path, comestri):
     try:  # read both pipes while waiting: a full pipe must not pass for a hang
         _, errors = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
-        _, errors = process.communicate()
-        pytest.fail(f"wait did not exit on Ctrl-C within 20 s; its stderr ends: {errors[-3000:]}")
+        process.send_signal(signal.SIGABRT)
+        _, errors = process.communicate(timeout=20)
+        pytest.fail(f"wait did not exit on Ctrl-C within 20 s; its stderr ends: {errors[-6000:]}")
     assert process.returncode == 130
     assert "Traceback" not in errors  # a clean exit, not a crash
 
