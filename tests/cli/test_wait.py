@@ -174,6 +174,9 @@ def test_wait_ctrl_c_exits_130(tmp_path, comestri):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: an ignored SIGINT is inherited, and a test worker
+        # that ran with it ignored left `wait` deaf to Ctrl-C (CI, twice).
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     assert process.stdout is not None
     first = process.stdout.readline()  # the first poll has been answered
@@ -187,6 +190,10 @@ def test_wait_ctrl_c_exits_130(tmp_path, comestri):
         pytest.fail(f"wait did not exit on Ctrl-C within 20 s; its stderr ends: {errors[-6000:]}")
     assert process.returncode == 130
     assert "Traceback" not in errors  # a clean exit, not a crash
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_wait_on_a_terminal_draws_a_progress_bar(tmp_path, comestri):
