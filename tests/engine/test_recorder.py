@@ -4,7 +4,8 @@ announce wait for each other, and a poll that did never waits for them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -66,6 +67,20 @@ async def running(recorder: Recorder, stopping: asyncio.Event) -> asyncio.Task[N
     return task
 
 
+@contextlib.asynccontextmanager
+async def a_recorder(store: Store) -> AsyncIterator[tuple[Recorder, Batches]]:
+    """A running recorder and what it hands back; stopped at the end."""
+    batches = Batches()
+    recorder = Recorder(store, "me", FakeClock(NOW), batches)
+    stopping = asyncio.Event()
+    task = await running(recorder, stopping)
+    try:
+        yield recorder, batches
+    finally:
+        stopping.set()
+        await task
+
+
 @pytest.fixture
 def no_gather(monkeypatch: pytest.MonkeyPatch) -> None:
     """No gathering beyond the quiet wait, which is long: whatever ends up in
@@ -77,23 +92,18 @@ def no_gather(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_quiet_polls_wait_for_each_other_and_an_ended_job_takes_them_along(
     store: Store, jobs: list[JobRecord], no_gather: None
 ) -> None:
-    batches = Batches()
-    recorder = Recorder(store, "me", FakeClock(NOW), batches)
-    stopping = asyncio.Event()
-    task = await running(recorder, stopping)
-    for job in jobs[:5]:
-        recorder.add(quiet(job))
-        await yield_to_the_recorder()
-    assert batches.seen == []  # nothing to announce: they wait
+    async with a_recorder(store) as (recorder, batches):
+        for job in jobs[:5]:
+            recorder.add(quiet(job))
+            await yield_to_the_recorder()
+        assert batches.seen == []  # nothing to announce: they wait
 
-    recorder.add(ended(jobs[5]))  # an ended job does not wait
-    await asyncio.wait_for(batches.arrived.wait(), 30)
-    assert batches.seen == [[job.id for job in jobs]]
+        recorder.add(ended(jobs[5]))  # an ended job does not wait
+        await asyncio.wait_for(batches.arrived.wait(), 30)
+        assert batches.seen == [[job.id for job in jobs]]
     stored = {job.job_id: job for job in store.all_jobs()}
     assert stored["j5"].state == State.SUCCEEDED
     assert all(stored[job.job_id].polls == job.polls + 1 for job in jobs[:5])
-    stopping.set()
-    await task
 
 
 async def test_a_stop_writes_quiet_polls_at_once(
@@ -114,27 +124,17 @@ async def test_quiet_polls_are_written_once_the_quiet_wait_is_over(
     store: Store, jobs: list[JobRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(recording, "QUIET_GATHER_SECONDS", 0.05)
-    batches = Batches()
-    recorder = Recorder(store, "me", FakeClock(NOW), batches)
-    stopping = asyncio.Event()
-    task = await running(recorder, stopping)
-    recorder.add(quiet(jobs[0]))
-    await asyncio.wait_for(batches.arrived.wait(), 30)
-    assert batches.seen == [[jobs[0].id]]
-    stopping.set()
-    await task
+    async with a_recorder(store) as (recorder, batches):
+        recorder.add(quiet(jobs[0]))
+        await asyncio.wait_for(batches.arrived.wait(), 30)
+        assert batches.seen == [[jobs[0].id]]
 
 
 async def test_a_poll_someone_waits_for_does_not_wait_for_quiet_ones(
     store: Store, jobs: list[JobRecord], no_gather: None
 ) -> None:
-    batches = Batches()
-    recorder = Recorder(store, "me", FakeClock(NOW), batches)
-    stopping = asyncio.Event()
-    task = await running(recorder, stopping)
-    recorder.add(quiet(jobs[0]))
-    await yield_to_the_recorder()
-    await asyncio.wait_for(recorder.commit(quiet(jobs[1])), 30)
-    assert batches.seen == [[jobs[0].id, jobs[1].id]]
-    stopping.set()
-    await task
+    async with a_recorder(store) as (recorder, batches):
+        recorder.add(quiet(jobs[0]))
+        await yield_to_the_recorder()
+        await asyncio.wait_for(recorder.commit(quiet(jobs[1])), 30)
+        assert batches.seen == [[jobs[0].id, jobs[1].id]]
