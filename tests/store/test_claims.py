@@ -75,3 +75,27 @@ def test_a_schedule_only_write_lands_while_the_lease_is_held(
     for name, value in changes.items():
         assert getattr(after, name) == value
     assert after.lease_until is None  # given back
+
+
+def test_claimed_jobs_with_empty_details_do_not_share_them(store: Store) -> None:
+    """Empty `details` and `children` are read without a JSON parser; each job
+    still gets its own, so changing one job's changes no other's."""
+    first = track(store, "nightly", "job-1", NOW)
+    second = track(store, "nightly", "job-2", NOW)
+    names = {first.watch_id: first.watch}
+    claimed = _claim(store, "me", names, NOW + timedelta(hours=1))
+    assert [job.details for job in claimed] == [{}, {}]
+    assert [job.children for job in claimed] == [[], []]
+    claimed[0].details["seen"] = True
+    claimed[0].children.append("child")
+    assert claimed[1].details == {} and claimed[1].children == []
+    assert second.id in {job.id for job in claimed}
+
+
+@pytest.mark.parametrize("text", ["{}", "[]", '{"a": [1, {}]}', "[{}, []]", '"{}"', "null", " {}"])
+def test_json_columns_read_as_json_does(text: str) -> None:
+    import json
+
+    from monitor.store.database import load_json_column
+
+    assert load_json_column(text) == json.loads(text)
