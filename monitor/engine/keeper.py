@@ -39,6 +39,10 @@ from monitor.store.conditions import ConditionStore, HeldConditions
 from monitor.store.records import ConditionWrite, JobRecord, NewCondition, OutboxEntry
 from monitor.store.store import Store
 
+# `deadline: auto` reads a watch's past runs at most this often (and again once
+# one of its jobs ends here): they change when a run ends, not with each poll.
+PAST_RUNS_SECONDS = 60.0
+
 
 @dataclass
 class Judgement:
@@ -56,6 +60,7 @@ class ConditionKeeper:
         self._clock = clock
         self.conditions = ConditionStore(store.engine)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._past_runs: dict[int, tuple[float, list[float]]] = {}  # watch id -> (read at, runs)
 
     def lock(self, provider: str) -> asyncio.Lock:
         """Held while a job of `provider` is judged and its judgement written."""
@@ -95,8 +100,21 @@ class ConditionKeeper:
     async def _due(self, job: JobRecord, watch: WatchSettings, wiring: Wiring) -> DueBy | None:
         past: list[float] = []
         if watch.deadline.kind == "auto":
-            past = await asyncio.to_thread(self.conditions.run_durations, job.watch_id, AUTO_RUNS)
+            if job.state.terminal:  # its run is one more to learn from; an ended job has no due
+                self._past_runs.pop(job.watch_id, None)
+                return None
+            past = await self._runs_of(job.watch_id)
         return due_by(job, watch.deadline, watch.deadline_fallback, wiring.zone, past)
+
+    async def _runs_of(self, watch_id: int) -> list[float]:
+        """The watch's latest run durations, read again once PAST_RUNS_SECONDS old."""
+        now = self._clock.monotonic()
+        read = self._past_runs.get(watch_id)
+        if read is not None and now - read[0] < PAST_RUNS_SECONDS:
+            return read[1]
+        runs = await asyncio.to_thread(self.conditions.run_durations, watch_id, AUTO_RUNS)
+        self._past_runs[watch_id] = (now, runs)
+        return runs
 
     async def _provider_part(
         self,
