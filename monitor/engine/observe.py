@@ -32,23 +32,31 @@ def observe_status(
         return observe_superseded(job, status, now)
     state_changed = status.state != job.state
     progress_changed = status.progress is not None and status.progress != job.progress
+    # Only what differs from the row: most polls learn nothing, and their
+    # write (a batched schedule update) should carry nothing but the schedule.
     changes: dict[str, Any] = {
-        "state": status.state.value,
-        "raw_status": status.raw_status,
-        "progress": status.progress,
-        "processed": status.processed,
-        "errors": status.errors,
-        "total": status.total,
-        "message": status.message,
-        "children": list(status.children),
-        "details": status.details,
-        "started_at": status.started_at or job.started_at,
-        "finished_at": status.finished_at or job.finished_at,
         "last_poll_at": now,
         "polls": job.polls + 1,
         "consecutive_failures": 0,
         "last_failure": None,
     }
+    if state_changed:
+        changes["state"] = status.state.value
+    for name, said in (
+        ("raw_status", status.raw_status),
+        ("progress", status.progress),
+        ("processed", status.processed),
+        ("errors", status.errors),
+        ("total", status.total),
+        ("message", status.message),
+        ("details", status.details),
+        ("started_at", status.started_at or job.started_at),
+        ("finished_at", status.finished_at or job.finished_at),
+    ):
+        if said != getattr(job, name):
+            changes[name] = said
+    if list(status.children) != job.children:
+        changes["children"] = list(status.children)
     if status.job_id and status.job_id != job.job_id:
         changes["job_id"] = status.job_id
     observation = Observation(changes)

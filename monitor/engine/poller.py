@@ -241,14 +241,14 @@ def _changed_only(job: JobRecord, changes: dict[str, object]) -> dict[str, objec
     counters always go): a poll that learned nothing then writes as little as
     it can, in a batch."""
     kept: dict[str, object] = {}
+    current = job.__dict__
     for name, value in changes.items():
         if name in SCHEDULE_COLUMNS:
             kept[name] = value
-            continue
-        current = getattr(job, name, _MISSING)
-        if name == "state":
-            current = job.state.value
-        if current != value:
+        elif name == "state":
+            if value != job.state.value:
+                kept[name] = value
+        elif current.get(name, _MISSING) != value:
             kept[name] = value
     return kept
 
