@@ -17,9 +17,9 @@ import ssl
 from collections.abc import AsyncIterable, Collection, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from json import JSONEncoder
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -33,7 +33,16 @@ from monitor.providers.base import (
     reason_text,
 )
 from monitor.providers.sanitize import UnsafeJson, load_json
-from monitor.providers.transport import keeps_deadline, make_transport
+from monitor.providers.transport import (
+    PlainTransport,
+    close_plain,
+    keeps_deadline,
+    make_transport,
+    plain,
+    plain_chunks,
+    plain_response,
+    streamed_response,
+)
 
 USER_AGENT = f"loadwatch/{__version__}"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -111,6 +120,15 @@ class _Client(httpx.AsyncClient):
     deadline_kept = False
 
     @property
+    def headers(self) -> httpx.Headers:
+        return self._headers
+
+    @headers.setter
+    def headers(self, headers: Any) -> None:
+        httpx.AsyncClient.headers.fset(self, headers)  # type: ignore[attr-defined]
+        self._plain_headers: dict[tuple[Any, ...], tuple[list[tuple[str, str]], int | None]] = {}
+
+    @property
     def cookies(self) -> httpx.Cookies:
         return _NO_COOKIES
 
@@ -186,7 +204,37 @@ class _Client(httpx.AsyncClient):
         built.read()
         return built
 
+    def plain_headers(
+        self, method: str, url: httpx.URL, headers: dict[str, str] | None, body: bytes | None
+    ) -> list[tuple[str, str]]:
+        """The headers `lean_request` makes, as text pairs for aiohttp. They
+        differ between a provider's polls only in the body's length, so they
+        are made once per host, method and set of extra headers. (The client's
+        own headers are set once, in `make_client`; assigning new ones starts
+        afresh.)"""
+        extra = tuple(headers.items()) if headers else ()
+        key = (method, url.scheme, url.netloc, extra, body is None)
+        made = self._plain_headers.get(key)
+        if made is None:
+            if len(self._plain_headers) >= _PLAIN_HEADER_SETS:
+                self._plain_headers.clear()  # headers made per job: no end of sets
+            json = None if body is None else 0  # any JSON: only its length differs
+            pairs = self.lean_request(method, url, json=json, headers=headers).headers.multi_items()
+            sized = headers is None or not any(name.lower() == "content-length" for name in headers)
+            at = None
+            if body is not None and sized:
+                names = [name.lower() for name, _ in pairs]
+                at = names.index("content-length")
+            made = self._plain_headers[key] = (pairs, at)
+        pairs, at = made
+        if at is None:
+            return pairs
+        pairs = list(pairs)
+        pairs[at] = (pairs[at][0], str(len(body or b"")))
+        return pairs
 
+
+_PLAIN_HEADER_SETS = 256
 _LENGTHS = frozenset({b"content-length", b"transfer-encoding"})
 _JSON_TYPE = (b"Content-Type", b"application/json")
 _json_text = JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -253,7 +301,11 @@ async def request(
         kept = getattr(client, "deadline_kept", False)
         deadline = contextlib.nullcontext() if kept else asyncio.timeout(total)
         async with deadline:
-            streamed = await _open(client, method, _parsed(url), json, headers, params)
+            parsed = _parsed(url)
+            lane = _lane(client, parsed, params)
+            if lane is not None:
+                return await _exchange(lane, method, parsed, json, headers, max_bytes, started)
+            streamed = await _open(client, method, parsed, json, headers, params)
             try:
                 body = await _read_capped(streamed, max_bytes, started, total)
             finally:
@@ -269,6 +321,63 @@ async def request(
     except httpx.InvalidURL as exc:
         raise PollFailure(FailureKind.REJECTED, "invalid request URL: check base_url") from exc
     return _with_body(streamed, body)
+
+
+def _lane(client: httpx.AsyncClient, url: httpx.URL, params: Any) -> _Lane | None:
+    """The plain lane for a request, when it can take it: a plain request
+    (see `_plain`) to our aiohttp transport."""
+    if not isinstance(client, _Client) or params is not None or client.is_closed:
+        return None  # (a closed client refuses in `open`)
+    if not _plain(client, url):
+        return None
+    transport = plain(client._transport_for_url(url))
+    return None if transport is None else _Lane(client, transport)
+
+
+class _Lane(NamedTuple):
+    client: _Client
+    transport: PlainTransport
+
+
+async def _exchange(
+    lane: _Lane,
+    method: str,
+    url: httpx.URL,
+    json: Any,
+    headers: dict[str, str] | None,
+    max_bytes: int,
+    started: float,
+) -> httpx.Response:
+    """One exchange in the plain lane: the request `open` would send, handed
+    to aiohttp in its own terms, and the reply read into one httpx response.
+    What httpx builds around an exchange (its request and response objects,
+    their header conversions and streams: a quarter of a poll's exchange,
+    bench/README.md) is made only where needed: the headers once per host
+    (`plain_headers`), the request only when an error or a caller asks."""
+    client = lane.client
+    body = None if json is None else _json_bytes(json)
+    build = partial(client.lean_request, method, url, json=json, headers=headers)
+    pairs = client.plain_headers(method, url, headers, body)
+    total = client.timeout.read
+    sent = body or b""
+    reply = await lane.transport.send_plain(method, str(url), pairs, sent, client.timeout, build)
+    if "Content-Encoding" in reply.headers:  # decoded by httpx, as `open` would
+        streamed = streamed_response(reply, build())
+        streamed.default_encoding = client._default_encoding
+        try:
+            content = await _read_capped(streamed, max_bytes, started, total)
+        finally:
+            await streamed.aclose()
+        return _with_body(streamed, content)
+    try:
+        declared = reply.headers.get("Content-Length", "")
+        chunks = plain_chunks(reply, build)
+        content = await _read_chunks(chunks, declared, max_bytes, started, total)
+    finally:
+        await close_plain(reply)
+    response = plain_response(reply, content, build)
+    response.default_encoding = client._default_encoding
+    return response
 
 
 async def _open(
@@ -296,11 +405,6 @@ def _parsed(url: str) -> httpx.URL:
 async def _read_capped(
     streamed: httpx.Response, max_bytes: int, started: float, total: float | None
 ) -> bytes:
-    declared = streamed.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
     # Decoded bytes, so that a gzip bomb counts whole; a body sent as it is
     # comes straight from the transport, without httpx's decoding layers.
     raw = streamed.stream
@@ -309,19 +413,32 @@ async def _read_capped(
         if isinstance(raw, httpx.AsyncByteStream) and "content-encoding" not in streamed.headers
         else streamed.aiter_bytes()
     )
+    declared = streamed.headers.get("content-length", "")
     try:
-        async for chunk in source:
-            size += len(chunk)
-            if size > max_bytes:
-                raise _too_large(max_bytes)
-            # httpx's read timeout restarts with every chunk; a server that drips
-            # bytes must not hold a poll longer than the timeout in total.
-            if total is not None and _clock.monotonic() - started > total:
-                raise PollFailure(FailureKind.TIMEOUT, f"timeout after {_seconds(total)}")
-            chunks.append(chunk)
+        return await _read_chunks(source, declared, max_bytes, started, total)
     except httpx.RequestError as error:
         _attach(error, streamed.request)
         raise
+
+
+async def _read_chunks(
+    source: AsyncIterable[bytes], declared: str, max_bytes: int, started: float, total: float | None
+) -> bytes:
+    """The whole body from `source`, at most `max_bytes` of it (`declared`:
+    its Content-Length, if any), within `total` seconds of `started`."""
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in source:
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        # httpx's read timeout restarts with every chunk; a server that drips
+        # bytes must not hold a poll longer than the timeout in total.
+        if total is not None and _clock.monotonic() - started > total:
+            raise PollFailure(FailureKind.TIMEOUT, f"timeout after {_seconds(total)}")
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

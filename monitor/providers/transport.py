@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
 import httpx
@@ -72,7 +72,9 @@ class _Transport(httpx.AsyncBaseTransport):
 
     def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
         asked = request.extensions.get("timeout", {})
-        key = (asked.get("connect"), asked.get("read"), asked.get("pool"))
+        return self._timeout_of((asked.get("connect"), asked.get("read"), asked.get("pool")))
+
+    def _timeout_of(self, key: tuple[float | None, ...]) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(key)
         if timeout is None:
             # httpx's connect/read/pool as aiohttp's, and the read timeout once
@@ -106,17 +108,43 @@ class _Transport(httpx.AsyncBaseTransport):
             )
         except _ERRORS as error:
             raise _as_httpx(error, request) from error
-        return httpx.Response(
-            status_code=reply.status,
-            headers=reply.raw_headers,
-            stream=_Stream(reply, request),
-            request=request,
-            extensions=_HTTP_11,
-        )
+        return streamed_response(reply, request)
+
+    async def send_plain(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        timeout: httpx.Timeout,
+        request: Callable[[], httpx.Request],
+    ) -> aiohttp.ClientResponse:
+        """Send a request already in aiohttp's terms (a URL without
+        credentials, the headers as httpx would send them); the reply's body is
+        not yet read (`plain_chunks`, then `close_plain`). `request` builds the
+        httpx request, for errors to name."""
+        session = self._session
+        if session is None:
+            session = self._session = self._open()
+        try:
+            return await session.request(
+                method,
+                url,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                compress=False,
+                timeout=self._timeout_of((timeout.connect, timeout.read, timeout.pool)),
+            )
+        except _ERRORS as error:
+            raise _as_httpx(error, request()) from error
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+PlainTransport = _Transport
 
 
 def _target(url: httpx.URL) -> str:
@@ -126,22 +154,83 @@ def _target(url: httpx.URL) -> str:
     return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
 
 
+def plain(transport: httpx.AsyncBaseTransport) -> PlainTransport | None:
+    """`transport` when it takes requests in aiohttp's terms (`send_plain`)."""
+    return transport if isinstance(transport, _Transport) else None
+
+
+class _PlainResponse(httpx.Response):
+    """A reply read through `send_plain`: the httpx request it answers is
+    built only if someone asks for it (a redirect's Location, an error)."""
+
+    _build: Callable[[], httpx.Request] | None = None
+
+    @property
+    def request(self) -> httpx.Request:
+        if self._request is None and self._build is not None:
+            self._request = self._build()
+        return httpx.Response.request.fget(self)  # type: ignore[attr-defined]
+
+    @request.setter
+    def request(self, value: httpx.Request) -> None:
+        self._request = value
+
+
+def plain_response(
+    reply: aiohttp.ClientResponse, content: bytes, request: Callable[[], httpx.Request]
+) -> httpx.Response:
+    """`reply`, its body read as `content`, as a read and closed httpx response."""
+    response = _PlainResponse(
+        status_code=reply.status,
+        headers=reply.raw_headers,
+        stream=httpx.ByteStream(content),
+        extensions=_HTTP_11,
+    )
+    response._build = request
+    response._content = content  # what httpx's own `aread` sets
+    response.is_stream_consumed = True
+    response.is_closed = True
+    return response
+
+
+def streamed_response(reply: aiohttp.ClientResponse, request: httpx.Request) -> httpx.Response:
+    """`reply` as httpx's response, its body still to be read through httpx."""
+    return httpx.Response(
+        status_code=reply.status,
+        headers=reply.raw_headers,
+        stream=_Stream(reply, request),
+        request=request,
+        extensions=_HTTP_11,
+    )
+
+
+async def plain_chunks(
+    reply: aiohttp.ClientResponse, request: Callable[[], httpx.Request]
+) -> AsyncIterator[bytes]:
+    """The body of a reply from `send_plain`, as sent, its errors as httpx's."""
+    try:
+        async for chunk in reply.content.iter_chunked(_CHUNK):
+            yield chunk
+    except _ERRORS as error:
+        raise _as_httpx(error, request(), reading=True) from error
+
+
+async def close_plain(reply: aiohttp.ClientResponse) -> None:
+    """Back to the pool when read to its end, else the connection is closed."""
+    reply.release()
+    await reply.wait_for_close()
+
+
 class _Stream(httpx.AsyncByteStream):
     def __init__(self, reply: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._reply = reply
         self._request = request
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._reply.content.iter_chunked(_CHUNK):
-                yield chunk
-        except _ERRORS as error:
-            raise _as_httpx(error, self._request, reading=True) from error
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return plain_chunks(self._reply, lambda: self._request)
 
     async def aclose(self) -> None:
-        # Back to the pool when read to its end, else the connection is closed.
-        self._reply.release()
-        await self._reply.wait_for_close()
+        await close_plain(self._reply)
 
 
 def _as_httpx(
