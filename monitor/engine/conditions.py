@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from monitor.config import Deadline, WatchPolicy
@@ -220,7 +221,7 @@ def due_by(
     began = job.first_seen_at
     if deadline.kind == "after" and deadline.seconds is not None:
         seconds = deadline.seconds
-        return DueBy(began + _seconds(seconds), f"not finished {_words(seconds)} after it began")
+        return DueBy(began + _seconds(seconds), _after_reason(seconds))
     if deadline.kind == "time_of_day" and deadline.time_of_day is not None:
         at = next_time_of_day(began, deadline.time_of_day, zone)
         return DueBy(at, f"not finished by {deadline.time_of_day:%H:%M} ({_zone_name(zone)})")
@@ -253,6 +254,13 @@ def p90(durations: Sequence[float]) -> float:
     return ordered[max(math.ceil(0.9 * len(ordered)) - 1, 0)]
 
 
+@lru_cache(maxsize=256)
+def _after_reason(seconds: float) -> str:
+    """Why a job with `deadline: <seconds>` is overdue (judged for every poll:
+    worded once per deadline)."""
+    return f"not finished {_words(seconds)} after it began"
+
+
 def _words(seconds: float) -> str:
     """`24h` as `1d`, `90m` as `90m`: a whole unit when there is one."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
@@ -277,5 +285,7 @@ def _zone_name(zone: tzinfo) -> str:
     return getattr(zone, "key", None) or str(zone)
 
 
+@lru_cache(maxsize=256)
 def _seconds(value: float) -> timedelta:
+    """`value` seconds (the few durations of the config, several per poll)."""
     return timedelta(seconds=value)
