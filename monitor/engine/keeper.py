@@ -26,7 +26,6 @@ from monitor.config import WatchSettings
 from monitor.domain import Event
 from monitor.engine.conditions import (
     AUTO_RUNS,
-    DueBy,
     PollOutcome,
     Verdict,
     due_by,
@@ -85,7 +84,12 @@ class ConditionKeeper:
         fresh = held is None
         if held is None:
             held = await asyncio.to_thread(self.conditions.held, job.id, job.provider)
-        due = await self._due(job, watch, wiring)
+        past = await self._past_runs_for(job, watch) if watch.deadline.kind == "auto" else ()
+        due = (
+            None
+            if job.state.terminal
+            else due_by(job, watch.deadline, watch.deadline_fallback, wiring.zone, past)
+        )
         verdict = evaluate(job, held.held, held.notices, watch, now, due=due, poll=poll)
         involved = held.provider_held is not None or any(o.credentials for o in verdict.openings)
         if involved and not fresh:
@@ -97,14 +101,12 @@ class ConditionKeeper:
             next_check = await self._provider_part(job, verdict, held, poll, write, notices, now)
         return Judgement(write, next_check)
 
-    async def _due(self, job: JobRecord, watch: WatchSettings, wiring: Wiring) -> DueBy | None:
-        past: list[float] = []
-        if watch.deadline.kind == "auto":
-            if job.state.terminal:  # its run is one more to learn from; an ended job has no due
-                self._past_runs.pop(job.watch_id, None)
-                return None
-            past = await self._runs_of(job.watch_id)
-        return due_by(job, watch.deadline, watch.deadline_fallback, wiring.zone, past)
+    async def _past_runs_for(self, job: JobRecord, watch: WatchSettings) -> list[float]:
+        """For `deadline: auto`: the durations of the watch's latest runs."""
+        if job.state.terminal:  # its run is one more to learn from (it has no deadline left)
+            self._past_runs.pop(job.watch_id, None)
+            return []
+        return await self._runs_of(job.watch_id)
 
     async def _runs_of(self, watch_id: int) -> list[float]:
         """The watch's latest run durations, read again once PAST_RUNS_SECONDS old."""

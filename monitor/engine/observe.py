@@ -42,19 +42,24 @@ def observe_status(
     }
     if state_changed:
         changes["state"] = status.state.value
-    for name, said in (
-        ("raw_status", status.raw_status),
-        ("progress", status.progress),
-        ("processed", status.processed),
-        ("errors", status.errors),
-        ("total", status.total),
-        ("message", status.message),
-        ("details", status.details),
-        ("started_at", status.started_at or job.started_at),
-        ("finished_at", status.finished_at or job.finished_at),
-    ):
-        if said != getattr(job, name):
-            changes[name] = said
+    if status.raw_status != job.raw_status:
+        changes["raw_status"] = status.raw_status
+    if status.progress != job.progress:
+        changes["progress"] = status.progress
+    if status.processed != job.processed:
+        changes["processed"] = status.processed
+    if status.errors != job.errors:
+        changes["errors"] = status.errors
+    if status.total != job.total:
+        changes["total"] = status.total
+    if status.message != job.message:
+        changes["message"] = status.message
+    if status.details != job.details:
+        changes["details"] = status.details
+    if status.started_at is not None and status.started_at != job.started_at:
+        changes["started_at"] = status.started_at
+    if status.finished_at is not None and status.finished_at != job.finished_at:
+        changes["finished_at"] = status.finished_at
     if list(status.children) != job.children:
         changes["children"] = list(status.children)
     if status.job_id and status.job_id != job.job_id:
