@@ -35,7 +35,7 @@ from sqlalchemy import (
 
 from monitor.store import outbox
 from monitor.store.conditions import write_conditions
-from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, job_record
+from monitor.store.records import SCHEDULE_COLUMNS, JobRecord, PollWrite, job_of
 from monitor.store.tables import (
     UTCDateTime,
     jobs,
@@ -98,7 +98,7 @@ def claim(
         values = dict(zip(_COLUMNS, row, strict=True))
         values["watch"] = watch_names.get(values["watch_id"], "")
         values["provider"] = request.provider
-        claimed.append(job_record(values))
+        claimed.append(job_of(values))
     return claimed
 
 

@@ -85,10 +85,15 @@ def job_with(values: dict[str, Any]) -> JobRecord:
 
 def job_record(row: Mapping[str, Any] | Any) -> JobRecord:
     """A JobRecord from a row of `jobs` with its watch's `watch` name and `provider`."""
-    values = {name: row[name] for name in JOB_FIELDS}
-    values["state"] = State(row["state"])
-    values["children"] = list(row["children"] or [])
-    values["details"] = dict(row["details"] or {})
+    return job_of({name: row[name] for name in JOB_FIELDS})
+
+
+def job_of(values: dict[str, Any]) -> JobRecord:
+    """A JobRecord from `values`, a dict of its fields as the database read
+    them, which it takes over (a claim reads hundreds at a time)."""
+    values["state"] = State(values["state"])
+    values["children"] = list(values["children"] or [])
+    values["details"] = dict(values["details"] or {})
     return job_with(values)
 
 
