@@ -303,9 +303,12 @@ async def request(
         async with deadline:
             parsed = _parsed(url)
             lane = _lane(client, parsed, params)
-            if lane is not None:
-                return await _exchange(lane, method, parsed, json, headers, max_bytes, started)
-            streamed = await _open(client, method, parsed, json, headers, params)
+            if lane is None:
+                streamed = await _open(client, method, parsed, json, headers, params)
+            else:
+                streamed = await _exchange(lane, method, parsed, json, headers, max_bytes, started)
+                if streamed.is_closed:  # read in the lane
+                    return streamed
             try:
                 body = await _read_capped(streamed, max_bytes, started, total)
             finally:
@@ -353,7 +356,9 @@ async def _exchange(
     What httpx builds around an exchange (its request and response objects,
     their header conversions and streams: a quarter of a poll's exchange,
     bench/README.md) is made only where needed: the headers once per host
-    (`plain_headers`), the request only when an error or a caller asks."""
+    (`plain_headers`), the request only when an error or a caller asks.
+    A compressed reply comes back unread, as `open`'s would, for `request`
+    to read through httpx's decoders."""
     client = lane.client
     body = None if json is None else _json_bytes(json)
     build = partial(client.lean_request, method, url, json=json, headers=headers)
@@ -361,14 +366,10 @@ async def _exchange(
     total = client.timeout.read
     sent = body or b""
     reply = await lane.transport.send_plain(method, str(url), pairs, sent, client.timeout, build)
-    if "Content-Encoding" in reply.headers:  # decoded by httpx, as `open` would
+    if "Content-Encoding" in reply.headers:  # still to read, through httpx's decoders
         streamed = streamed_response(reply, build())
         streamed.default_encoding = client._default_encoding
-        try:
-            content = await _read_capped(streamed, max_bytes, started, total)
-        finally:
-            await streamed.aclose()
-        return _with_body(streamed, content)
+        return streamed
     try:
         declared = reply.headers.get("Content-Length", "")
         chunks = plain_chunks(reply, build)
