@@ -4,6 +4,7 @@ floors doing the same requests with no schedule, state or database.
     python -m bench.scale                                   # SQLite, 1k/3k/10k
     python -m bench.scale --database postgresql+psycopg://postgres@127.0.0.1/test
     python -m bench.scale --jobs 10000 --seconds 30
+    python -m bench.scale --jobs 1000 --ends 10    # ends as rare as at 10,000 jobs
 
 For each size: the fast fake server (bench/fakeserver.py, its own process and
 its own CPU shown) answers for N KPA Flex jobs; `loadwatch run` runs as its
