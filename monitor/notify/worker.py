@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 
@@ -31,6 +31,7 @@ from monitor.notify.formatting import format_duration
 from monitor.notify.grouping import Delivery, group_window, plan_deliveries
 from monitor.notify.silencing import Silencer
 from monitor.store.database import is_connection_loss, unavailable
+from monitor.store.records import NotificationRecord
 from monitor.store.store import Store
 from monitor.store.write_health import write_health
 
@@ -63,8 +64,9 @@ class OutboxWorker:
         self._on_settled = on_settled
         self._lease = halt.lease_seconds(LEASE_SECONDS)
         self._wake = Wakeup()
-        self._deliveries: dict[asyncio.Task[None], Delivery] = {}
+        self._deliveries: dict[asyncio.Task[bool], Delivery] = {}
         self._sending: set[int] = set()  # row ids whose send has begun
+        self._full = False  # the last round claimed as many rows as it had room for
         # Holds back or silences claimed rows (notify/silencing.py); set by the app.
         self.silencer: Silencer | None = None
 
@@ -79,10 +81,7 @@ class OutboxWorker:
             while not stopping.is_set():
                 self._wake.clear()
                 try:
-                    started = await self._start_due()
-                    idle = 0.0 if started else await self._idle_seconds()
-                    if len(self._deliveries) >= PARALLEL_DELIVERIES:
-                        idle = _IDLE_CHECK_SECONDS  # a finished delivery wakes us sooner
+                    _, idle = await self._start_due()
                 except Exception as error:  # the database may be away; the loop must survive
                     self._report_write_failure(error)
                     if reason := unavailable(error):
@@ -97,41 +96,62 @@ class OutboxWorker:
     async def drain_once(self) -> int:
         """Deliver everything due now and wait for it; returns how many rows
         were tried. For tests and tools: `run` does this continuously."""
-        started = await self._start_due()
+        started, _ = await self._start_due()
         await asyncio.gather(*self._deliveries)
         return started
 
-    async def _start_due(self) -> int:
-        """Claim what can start sending now and start it; returns the rows claimed."""
+    async def _start_due(self) -> tuple[int, float]:
+        """Claim what can start sending now and start it. Returns the rows
+        started (claimed and not held back or silenced), and how long the loop
+        may sleep before it looks again (a wake-up ends it sooner)."""
         room = PARALLEL_DELIVERIES - len(self._deliveries)
-        if room <= 0 or halt.armed("after-commit"):
-            return 0
+        if room <= 0:
+            self._full = True
+            return 0, _IDLE_CHECK_SECONDS
+        if halt.armed("after-commit"):
+            return 0, _IDLE_CHECK_SECONDS
         notifiers = self._notifiers()
         now = self._clock.now()
         # A delivery still under way may have marked its retry already, and the
         # retry may be due: such rows are claimed once that delivery has ended.
         busy = {row_id for delivery in self._deliveries.values() for row_id in delivery.ids}
-        fresh = await asyncio.to_thread(
-            self._store.claim_notifications,
-            self._owner,
-            now,
-            now + timedelta(seconds=self._lease),
-            room,
-            group_window(notifiers),
-            busy,
+        claimed, free, due = await asyncio.to_thread(
+            self._claim_round, now, room, group_window(notifiers), busy
         )
-        if fresh:
+        if claimed:
             halt.reached("after-claim")
-        if self.silencer is not None and fresh:
-            free = await asyncio.to_thread(self.silencer.screen, fresh, now, self._owner)
-            if len(free) < len(fresh):
-                self._on_settled()  # held back or silenced: their fate is written too
-            fresh = free
-        for delivery in plan_deliveries(fresh, notifiers):
+        if len(free) < claimed:
+            self._on_settled()  # held back or silenced: their fate is written too
+        for delivery in plan_deliveries(free, notifiers):
             task = asyncio.create_task(self._deliver(delivery), name=f"deliver {delivery.key}")
             self._deliveries[task] = delivery
             task.add_done_callback(self._delivered)
-        return len(fresh)
+        # A claim that filled the room may have left more rows due: look again
+        # at once, or, with no room left, when a delivery ends.
+        self._full = claimed >= room
+        if self._full:
+            room_left = len(self._deliveries) < PARALLEL_DELIVERIES
+            return len(free), 0.0 if room_left else _IDLE_CHECK_SECONDS
+        if due is None:
+            return len(free), _IDLE_CHECK_SECONDS
+        wait = (due - self._clock.now()).total_seconds()
+        return len(free), min(max(wait, 0.01), _IDLE_CHECK_SECONDS)
+
+    def _claim_round(
+        self, now: datetime, room: int, windows: dict[str, float], busy: set[int]
+    ) -> tuple[int, list[NotificationRecord], datetime | None]:
+        """One round in the worker thread: claim, screen the claimed rows
+        (silences, quiet windows), and when the claim left room, when the
+        next row falls due. Returns (rows claimed, rows free to go, that
+        moment or None). One thread hop a round instead of three."""
+        fresh = self._store.claim_notifications(
+            self._owner, now, now + timedelta(seconds=self._lease), room, windows, busy
+        )
+        free = fresh
+        if self.silencer is not None and fresh:
+            free = self.silencer.screen(fresh, now, self._owner)
+        due = None if len(fresh) >= room else self._store.next_notification_due()
+        return len(fresh), free, due
 
     def _report_write_failure(self, error: BaseException) -> None:
         """Tell the write-health tracker (/healthz, database metric) that an
@@ -139,7 +159,7 @@ class OutboxWorker:
         if isinstance(error, DBAPIError) and not is_connection_loss(error):
             write_health(self._store.engine).failed(error)
 
-    def _delivered(self, task: asyncio.Task[None]) -> None:
+    def _delivered(self, task: asyncio.Task[bool]) -> None:
         delivery = self._deliveries.pop(task)
         self._sending.difference_update(delivery.ids)
         if not task.cancelled() and task.exception() is not None:
@@ -149,40 +169,39 @@ class OutboxWorker:
                 delivery.label,
                 exc_info=task.exception(),
             )
-        self._wake.set()  # room for more, and its retry may be due sooner
+        # Look again if the last round found more than there was room for, if
+        # a retry was marked (it may be due before the loop's next look, and
+        # its row was held back while this delivery ran), or if it failed
+        # oddly. A row queued meanwhile wakes the loop itself (`wake`).
+        if self._full or task.cancelled() or task.exception() is not None or task.result():
+            self._wake.set()
         self._on_settled()
 
-    async def _idle_seconds(self) -> float:
-        due = await asyncio.to_thread(self._store.next_notification_due)
-        if due is None:
-            return _IDLE_CHECK_SECONDS
-        wait = (due - self._clock.now()).total_seconds()
-        return min(max(wait, 0.01), _IDLE_CHECK_SECONDS)
-
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> bool:
+        """Send one delivery and mark its rows; True when a retry was marked."""
         notifier = self._notifiers().get(delivery.notifier)
         url = _find_url(notifier, delivery.url_key)
         if url is None:
             error = f"this URL is no longer in notifier '{delivery.notifier}' of the config"
-            await self._retry_or_give_up(delivery, notifier, error)
-            return
+            return await self._retry_or_give_up(delivery, notifier, error)
         self._sending.update(delivery.ids)
         result = await deliver(
             url, delivery.title, delivery.body, delivery.notify_type, key=delivery.key
         )
         if not result.ok:
-            await self._retry_or_give_up(delivery, notifier, result.error or "delivery failed")
-            return
+            error = result.error or "delivery failed"
+            return await self._retry_or_give_up(delivery, notifier, error)
         halt.reached("after-send")
         await asyncio.to_thread(self._store.mark_sent, delivery.ids, self._clock.now())
         attempt = max(row.attempts for row in delivery.rows) + 1
         log.info("delivered %s to %s (attempt %d)", delivery.label, delivery.url_display, attempt)
+        return False
 
     async def _retry_or_give_up(
         self, delivery: Delivery, notifier: NotifierSettings | None, error: str
-    ) -> None:
+    ) -> bool:
         """Retry after the notifier's backoff; give up on the rows whose
-        `notify_retry_for` would be over by then."""
+        `notify_retry_for` would be over by then. True when a retry was marked."""
         retry = notifier.retry if notifier is not None else RetryPolicy()
         retry_for = notifier.notify_retry_for if notifier is not None else _DEFAULT_RETRY_FOR
         now = self._clock.now()
@@ -208,6 +227,7 @@ class OutboxWorker:
                 "delivery of %s to %s failed (attempt %d): %s; retrying in %s",
                 delivery.label, delivery.url_display, attempts, error, format_duration(delay),
             )  # fmt: skip
+        return bool(alive)
 
     async def _finish(self) -> None:
         """At shutdown: let deliveries under way finish for a moment, then hand

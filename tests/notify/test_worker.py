@@ -4,17 +4,23 @@ retries, giving up, grouping, and rows whose URL left the config."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from monitor import report
-from monitor.clock import FakeClock
+from monitor.clock import Clock, FakeClock
 from monitor.config import NotifierSettings
 from monitor.domain import Event
-from monitor.notify.worker import OutboxWorker
+from monitor.notify import worker as worker_module
+from monitor.notify.worker import PARALLEL_DELIVERIES, OutboxWorker
 from monitor.store.store import Store
 from monitor.store.tables import notifications
 from tests.notify.helpers import START, notifier, queue, track
@@ -246,3 +252,98 @@ async def test_grouped_messages_use_the_notifiers_templates(store, clock, json_r
     clock.advance(10)
     await worker(store, clock, team).drain_once()
     assert json_receiver.messages[0]["title"] == "2 loads: 2 succeeded"
+
+
+# The running worker (`run`), on the real clock. Its idle look-again is made a
+# minute long, longer than any wait below, so each test fails if what it checks
+# is left to that look instead of done when it should be.
+
+
+@pytest.fixture
+def long_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker_module, "_IDLE_CHECK_SECONDS", 60.0)
+
+
+@contextlib.asynccontextmanager
+async def running(outbox: OutboxWorker) -> AsyncIterator[None]:
+    stopping = asyncio.Event()
+    task = asyncio.create_task(outbox.run(stopping))
+    try:
+        yield
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_the_running_worker_takes_one_claim_round_per_message(store, long_idle):
+    """The round that claims a row also learns when the next one falls due (one
+    thread hop); a message sent leaves nothing to look for, and a queued one
+    wakes the worker. Before, each message cost three claims and two looks."""
+    clock, receiver, loop = Clock(), JsonReceiver(), asyncio.get_running_loop()
+    calls: Counter[str] = Counter()
+    for name in ("claim_notifications", "next_notification_due"):
+        original = getattr(store, name)
+
+        def counted(*args: Any, _original: Any = original, _name: str = name) -> Any:
+            calls[_name] += 1
+            return _original(*args)
+
+        setattr(store, name, counted)
+    sent = asyncio.Event()
+    mark_sent = store.mark_sent
+
+    def mark_then_tell(*args: Any) -> None:
+        mark_sent(*args)
+        loop.call_soon_threadsafe(sent.set)
+
+    store.mark_sent = mark_then_tell
+    team = {"team": notifier(receiver.url)}
+    queue(store, track(store, "hr", "j1", clock.now()), Event.SUCCEEDED, team, clock.now())
+    outbox = worker(store, clock, team)
+    try:
+        async with running(outbox):
+            await asyncio.wait_for(sent.wait(), 20)
+            sent.clear()
+            queue(store, track(store, "hr2", "j2", clock.now()), Event.FAILED, team, clock.now())
+            outbox.wake()  # as the recorder does after committing a queued row
+            await asyncio.wait_for(sent.wait(), 20)
+            seen = dict(calls)
+    finally:
+        receiver.close()
+    assert seen == {"claim_notifications": 2, "next_notification_due": 2}
+    assert [m["type"] for m in receiver.messages] == ["success", "failure"]
+
+
+async def test_the_running_worker_sends_a_burst_larger_than_it_sends_at_once(store, long_idle):
+    """A claim that fills the worker's room looks again as soon as there is
+    room: every row goes, none waits for the idle look."""
+    clock, receiver = Clock(), JsonReceiver()
+    team = {"team": notifier(receiver.url)}
+    count = 2 * PARALLEL_DELIVERIES + 3
+    for n in range(count):
+        job = track(store, f"w{n}", f"j{n}", clock.now())
+        queue(store, job, Event.SUCCEEDED, team, clock.now())
+    try:
+        async with running(worker(store, clock, team)):
+            arrived = await asyncio.to_thread(receiver.wait_for, count, 20.0)
+    finally:
+        receiver.close()
+    assert len(arrived) == count == receiver.requests
+    assert store.notification_counts()["sent"] == count
+
+
+async def test_the_running_worker_retries_when_the_retry_falls_due(store, long_idle):
+    """A failed send marks its retry while its row is still held by that
+    delivery; the worker looks again once the delivery has ended, so the retry
+    goes at its time, not at the next idle look."""
+    clock, receiver = Clock(), JsonReceiver(fail_first=1)
+    team = {"team": notifier(receiver.url, retry={"initial": 0.2, "factor": 1, "max": 0.2})}
+    queue(store, track(store, "hr", "j1", clock.now()), Event.FAILED, team, clock.now())
+    try:
+        async with running(worker(store, clock, team)):
+            await asyncio.to_thread(receiver.wait_for, 1, 20.0)
+    finally:
+        receiver.close()
+    assert receiver.requests == 2 and len(receiver.messages) == 1
+    (row,) = store.notifications_of()
+    assert (row.status, row.attempts) == ("sent", 2)
