@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from monitor import redact
 from monitor.notify.delivery import DeliveryResult, deliver, display_url, url_key
 from tests.receivers import JsonReceiver, MqttReceiver, SmtpReceiver
 
@@ -75,6 +76,17 @@ async def test_mqtt_delivery_reaches_the_subscriber(mqtt_receiver: MqttReceiver)
 def test_display_url_hides_the_password() -> None:
     shown = display_url("json://user:s3cr3tpass@127.0.0.1:8080/hook")
     assert shown == "json://user:****@127.0.0.1:8080/hook"
+
+
+def test_display_url_masks_a_secret_registered_after_the_url_was_first_shown() -> None:
+    """The URL's shown form is made once per URL; the masking of registered
+    secrets is not, so a token the config registers later is masked too."""
+    url = "json://127.0.0.1:8080/hook/tok-ab12cd34ef"
+    before = display_url(url)
+    redact.add_secret("tok-ab12cd34ef")
+    after = display_url(url)
+    assert "tok-ab12cd34ef" in before and "tok-ab12cd34ef" not in after
+    assert after == before.replace("tok-ab12cd34ef", "***")
 
 
 def test_display_url_keeps_only_the_query_the_user_wrote() -> None:
