@@ -29,7 +29,6 @@ Needs valgrind (Debian: `apt-get install valgrind`). About 8 minutes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
 import re
@@ -37,14 +36,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.fakeserver import FakeServer
-from bench.scale import PERIOD, config_text, prepare, spread
+from bench.scale import PERIOD, config_text, prepare, spread, stopped, wait_healthy
 
 START_SECONDS = 900  # start-up under callgrind: imports, migrations, the first claims
 WARMUP_SECONDS = 20
@@ -104,19 +101,6 @@ class Window:
         return self.main_thread + self.other_threads
 
 
-@contextlib.contextmanager
-def _stopping(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(120)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def daemon_window(jobs: int, seconds: float, folder: Path) -> Window:
     port = 18000 + random.randrange(1000)
     with FakeServer() as server:
@@ -126,24 +110,13 @@ def daemon_window(jobs: int, seconds: float, folder: Path) -> Window:
         prepare(config_path, jobs)
         out = folder / f"daemon-{jobs}.callgrind"
         command = [sys.executable, "-m", "monitor", "run", "-c", str(config_path)]
-        with _stopping(_valgrind(out, [*command, "--log-level", "warning"])) as process:
-            _wait_healthy(process, port)
+        process = _valgrind(out, [*command, "--log-level", "warning"])
+        with stopped(process, grace=120):
+            wait_healthy(process, port, within=START_SECONDS)
             time.sleep(SETTLE_SECONDS)  # start-up's condition checks, slow under callgrind
             spread(config_path)
             time.sleep(PERIOD + WARMUP_SECONDS)
             return _window(process.pid, out, seconds, lambda: server.stats()["requests"])
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-            return
-        if process.poll() is not None:
-            raise RuntimeError(process.stderr.read().decode() if process.stderr else "")
-        time.sleep(1)
-    raise RuntimeError("the daemon did not start under callgrind")
 
 
 def floor_window(rate: float, seconds: float, folder: Path) -> Window:
@@ -154,7 +127,8 @@ def floor_window(rate: float, seconds: float, folder: Path) -> Window:
             "asyncio.run(_httpx(sys.argv[1], float(sys.argv[2]), 1e9))"
         )
         command = [sys.executable, "-c", code, server.url, str(rate)]
-        with _stopping(_valgrind(out, command)) as process:
+        process = _valgrind(out, command)
+        with stopped(process, grace=120):
             deadline = time.monotonic() + START_SECONDS
             while server.stats()["requests"] < rate * WARMUP_SECONDS:
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -209,22 +209,37 @@ def daemon(config_path: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         [sys.executable, "-m", "monitor", "run", "-c", str(config_path), "--log-level", "warning"],
         stderr=subprocess.PIPE,
     )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode() if process.stderr else "")
-            time.sleep(0.2)
+    with stopped(process, grace=30):
+        wait_healthy(process, port, within=120)
         yield process
+
+
+@contextlib.contextmanager
+def stopped(process: subprocess.Popen[bytes], grace: float) -> Iterator[None]:
+    """Terminate `process` when the block ends; kill it after `grace` seconds."""
+    try:
+        yield
     finally:
         process.terminate()
         try:
-            process.wait(30)
+            process.wait(grace)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+
+
+def wait_healthy(process: subprocess.Popen[bytes], port: int, within: float) -> None:
+    """Wait until the daemon answers /healthz on `port`; raise with its stderr
+    if it exits first, or if `within` seconds pass."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            return
+        if process.poll() is not None:
+            raise RuntimeError(process.stderr.read().decode() if process.stderr else "")
+        time.sleep(0.2)
+    raise RuntimeError(f"the daemon did not answer /healthz within {within:g}s")
 
 
 def run_size(

@@ -105,11 +105,8 @@ class OutboxWorker:
         started (claimed and not held back or silenced), and how long the loop
         may sleep before it looks again (a wake-up ends it sooner)."""
         room = PARALLEL_DELIVERIES - len(self._deliveries)
-        if room <= 0:
-            self._full = True
-            return 0, _IDLE_CHECK_SECONDS
-        if halt.armed("after-commit"):
-            return 0, _IDLE_CHECK_SECONDS
+        if room <= 0 or halt.armed("after-commit"):
+            return 0, _IDLE_CHECK_SECONDS  # no room: the round that filled it left `_full` set
         notifiers = self._notifiers()
         now = self._clock.now()
         # A delivery still under way may have marked its retry already, and the
